@@ -1,0 +1,110 @@
+"""The Celery transport: a real Celery worker with tasks `bench.echo`, `bench.diff`,
+`bench.health` on one queue, JSON only, Redis as broker and result backend.
+
+Contract errors are task failures `ValueError("<code>: <message>")`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+
+from bench_service.ops import BAD_REQUEST, INTERNAL, BenchError, Service
+
+log = logging.getLogger(__name__)
+
+
+def _as_value_error(e: Exception) -> ValueError:
+    if isinstance(e, BenchError):
+        return ValueError(f"{e.code}: {e.message}")
+    log.error("internal error in celery task", exc_info=e)
+    return ValueError(f"{INTERNAL}: internal error: {type(e).__name__}: {e}")
+
+
+def _text_size(text: str, limit: int) -> int:
+    """UTF-8 size of `text`, cheaply bounded: exact only when it could be near the limit."""
+    n = len(text)
+    if n * 4 <= limit or n > limit:
+        return n
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _diff_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    if len(args) == 2 and not kwargs:
+        return args[0], args[1]
+    if not args and set(kwargs) == {"a", "b"}:
+        return kwargs["a"], kwargs["b"]
+    raise BenchError(BAD_REQUEST, "bench.diff takes two arguments a and b (arrays of strings)")
+
+
+def _check_tokens(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or any(type(t) is not str for t in value):
+        raise BenchError(BAD_REQUEST, f"'{name}' must be an array of strings")
+    for token in value:
+        try:
+            token.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise BenchError(BAD_REQUEST, f"'{name}' holds a string with a lone surrogate") from e
+    return value
+
+
+def create_app(service: Service, redis_url: str, queue: str) -> Celery:
+    """The Celery app with the three tasks registered, routed to `queue`."""
+    app = Celery("bench", broker=redis_url, backend=redis_url, set_as_current=True)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_default_queue=queue,
+        task_create_missing_queues=True,
+        result_expires=600,
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        task_acks_late=False,
+        worker_prefetch_multiplier=4,
+    )
+
+    @app.task(name="bench.echo", typing=False)
+    def echo(*args: Any, **kwargs: Any) -> str:
+        try:
+            if len(args) != 1 or kwargs or not isinstance(args[0], str):
+                raise BenchError(BAD_REQUEST, "bench.echo takes one string argument")
+            text: str = args[0]
+            service.check_size(_text_size(text, service.settings.max_body_bytes))
+            service.extra_work()
+            return text
+        except Exception as e:
+            raise _as_value_error(e) from None
+
+    @app.task(name="bench.diff", typing=False)
+    def diff(*args: Any, **kwargs: Any) -> list[list[Any]]:
+        try:
+            raw_a, raw_b = _diff_args(args, kwargs)
+            a = _check_tokens(raw_a, "a")
+            b = _check_tokens(raw_b, "b")
+            return [list(op) for op in service.diff_tokens(a, b)]
+        except Exception as e:
+            raise _as_value_error(e) from None
+
+    @app.task(name="bench.health")
+    def health() -> dict[str, Any]:
+        return service.health_object()
+
+    return app
+
+
+def serve(service: Service, redis_url: str, queue: str, workers: int) -> None:
+    """Run a Celery worker (solo pool) on `queue` until SIGTERM (warm shutdown)."""
+    app = create_app(service, redis_url, queue)
+    pool = "solo" if workers == 1 else "threads"
+    argv = ["worker", "--pool", pool, "--concurrency", str(workers), "--queues", queue,
+            "--hostname", f"bench-python-{queue}@%h", "--loglevel", "INFO",
+            "--without-heartbeat", "--without-gossip", "--without-mingle"]
+    log.info("celery worker: pool=%s concurrency=%d queue=%s", pool, workers, queue)
+    app.worker_main(argv)

@@ -1,0 +1,91 @@
+"""HTTP servers for the service. `uvicorn` (httptools + uvloop, ASGI) is the production choice;
+the others exist so that `tools/compare_http_servers.py` can measure them (README.md)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from bench_service.http_app import AsgiApp, WsgiApp
+from bench_service.ops import Service
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVER = "uvicorn"
+
+
+def serve_uvicorn(service: Service, host: str, port: int, workers: int) -> None:
+    """Serve the ASGI app with uvicorn, httptools parser, uvloop event loop, one process."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        AsgiApp(service), host=host, port=port, http="httptools", loop="uvloop", lifespan="off",
+        access_log=False, server_header=False, date_header=False, log_level="info", backlog=2048,
+        h11_max_incomplete_event_size=None,
+    )
+    # uvicorn re-raises the captured SIGTERM after its graceful shutdown; with a no-op handler
+    # installed beforehand that re-raise is harmless and the process exits 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.Server(config).run()
+
+
+def serve_waitress(service: Service, host: str, port: int, workers: int) -> None:
+    """Serve the WSGI app with waitress (`workers` threads)."""
+    import waitress.server
+
+    server = waitress.server.create_server(
+        WsgiApp(service), host=host, port=port, threads=max(1, workers), ident="",
+        max_request_body_size=service.settings.max_body_bytes + 1, backlog=2048,
+        clear_untrusted_proxy_headers=True,
+    )
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    finally:
+        server.close()
+
+
+def _serve_gunicorn(worker_class: str, service: Service, host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            settings = {"bind": f"{host}:{port}", "workers": 1, "worker_class": worker_class,
+                        "threads": max(1, workers), "keepalive": 75, "accesslog": None,
+                        "backlog": 2048, "worker_connections": 1000}
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> WsgiApp:
+            return WsgiApp(service)
+
+    _App().run()
+
+
+def serve_gunicorn_gthread(service: Service, host: str, port: int, workers: int) -> None:
+    """Serve the WSGI app with gunicorn, one gthread worker process with `workers` threads."""
+    _serve_gunicorn("gthread", service, host, port, workers)
+
+
+def serve_gunicorn_gevent(service: Service, host: str, port: int, workers: int) -> None:
+    """Serve the WSGI app with gunicorn, one gevent worker process."""
+    _serve_gunicorn("gevent", service, host, port, workers)
+
+
+SERVERS: dict[str, Callable[[Service, str, int, int], None]] = {
+    "uvicorn": serve_uvicorn,
+    "waitress": serve_waitress,
+    "gunicorn-gthread": serve_gunicorn_gthread,
+    "gunicorn-gevent": serve_gunicorn_gevent,
+}
+
+
+def serve(service: Service, host: str, port: int, workers: int, server: str = DEFAULT_SERVER) -> None:
+    """Serve HTTP on host:port with the named server until SIGTERM."""
+    SERVERS[server](service, host, port, workers)
