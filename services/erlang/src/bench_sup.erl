@@ -1,0 +1,42 @@
+%% @doc The top supervisor: the children of the configured transport, as map child specs.
+-module(bench_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, init/1, child_specs/2]).
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    Env = maps:from_list(application:get_all_env(bench)),
+    Transport = maps:get(transport, Env),
+    Flags = #{strategy => one_for_one, intensity => 10, period => 10},
+    {ok, {Flags, child_specs(Transport, Env)}}.
+
+%% @doc The children serving one transport.
+-spec child_specs(http | zmq | redis, map()) -> [supervisor:child_spec()].
+child_specs(http, #{host := Host, port := Port, http_acceptors := N}) ->
+    [#{id => bench_http,
+       start => {bench_http, start_link, [#{host => ip(Host), port => Port, acceptors => N}]},
+       type => worker}];
+child_specs(zmq, #{host := Host, port := Port, zmq_acceptors := N}) ->
+    [#{id => bench_zmq,
+       start => {bench_zmq, start_link, [#{host => ip(Host), port => Port, acceptors => N}]},
+       type => worker}];
+child_specs(redis, #{redis_url := Url, queue := Queue, redis_workers := N}) ->
+    Opts = #{redis_url => Url, queue => Queue},
+    %% Recovery first and once: the supervisor starts children in order, and this one
+    %% does its work inside its start function and returns `ignore'.
+    [#{id => bench_redis_recovery,
+       start => {bench_redis, recover, [Opts]},
+       restart => temporary}
+     | [#{id => {bench_redis_worker, I},
+          start => {bench_redis, start_worker, [Opts, I]},
+          type => worker}
+        || I <- lists:seq(1, N)]].
+
+ip(Host) ->
+    {ok, Ip} = inet:getaddr(Host, inet),
+    Ip.

@@ -1,0 +1,173 @@
+%% @doc The zmq transport: a TCP listener speaking ZMTP 3.x (bench_zmtp) as a ROUTER
+%% socket that REQ and DEALER peers can use. One process per connection, not linked to
+%% the acceptors or the listener: a crash while serving one peer closes that peer only.
+-module(bench_zmq).
+-behaviour(gen_server).
+
+-export([start_link/1, acceptor/2, connection/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(PEER_TYPES, [<<"REQ">>, <<"DEALER">>]).
+
+-type opts() :: #{host := inet:ip_address(), port := inet:port_number(),
+                  acceptors := pos_integer()}.
+
+%% @doc Starts the listener and its acceptors.
+-spec start_link(opts()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, Opts, []).
+
+-spec init(opts()) -> {ok, #{listen := gen_tcp:socket(), acceptors := [pid()]}}
+                    | {stop, term()}.
+init(#{host := Host, port := Port, acceptors := N}) ->
+    process_flag(trap_exit, true),
+    case gen_tcp:listen(Port, [binary, {ip, Host}, {active, false}, {reuseaddr, true},
+                               {nodelay, true}, {backlog, 1024}]) of
+        {ok, Listen} ->
+            Acceptors = [spawn_acceptor(Listen) || _ <- lists:seq(1, N)],
+            {ok, #{listen => Listen, acceptors => Acceptors}};
+        {error, Reason} ->
+            {stop, {listen, Port, Reason}}
+    end.
+
+spawn_acceptor(Listen) ->
+    proc_lib:spawn_link(?MODULE, acceptor, [Listen, self()]).
+
+-spec handle_call(term(), gen_server:from(), map()) -> {reply, {error, unknown_call}, map()}.
+handle_call(_Request, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+-spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+-spec handle_info(term(), map()) -> {noreply, map()}.
+handle_info({'EXIT', Pid, Reason}, #{listen := Listen, acceptors := Acceptors} = State) ->
+    case lists:member(Pid, Acceptors) of
+        true ->
+            %% An acceptor died (e.g. out of file descriptors): log it, start another.
+            logger:warning("zmq acceptor ~p exited: ~0p", [Pid, Reason]),
+            timer:sleep(10),
+            {noreply, State#{acceptors := [spawn_acceptor(Listen) | Acceptors -- [Pid]]}};
+        false ->
+            {noreply, State}
+    end;
+handle_info(_Msg, State) ->
+    {noreply, State}.
+
+-spec terminate(term(), map()) -> ok.
+terminate(_Reason, #{listen := Listen}) ->
+    gen_tcp:close(Listen),
+    ok.
+
+%% @doc An acceptor: hands each accepted socket to a fresh, unlinked connection process.
+-spec acceptor(gen_tcp:socket(), pid()) -> no_return().
+acceptor(Listen, Listener) ->
+    case gen_tcp:accept(Listen) of
+        {ok, Sock} ->
+            Pid = proc_lib:spawn(?MODULE, connection, [Sock]),
+            case gen_tcp:controlling_process(Sock, Pid) of
+                ok -> Pid ! {go, Sock};
+                %% The peer already went away: nothing to serve.
+                {error, _} -> gen_tcp:close(Sock), exit(Pid, kill)
+            end,
+            acceptor(Listen, Listener);
+        {error, closed} ->
+            exit(normal);
+        {error, Reason} ->
+            exit({accept, Reason})
+    end.
+
+%% @doc One peer: greeting, NULL handshake, then request/reply until it closes.
+-spec connection(gen_tcp:socket()) -> ok.
+connection(Sock) ->
+    receive {go, Sock} -> ok end,
+    ok = gen_tcp:send(Sock, bench_zmtp:greeting(#{as_server => true})),
+    serve(Sock, bench_zmtp:new(), greeting).
+
+serve(Sock, Dec, Phase) ->
+    case gen_tcp:recv(Sock, 0) of
+        {ok, Data} ->
+            case bench_zmtp:decode(Data, Dec) of
+                {ok, Events, Dec1} ->
+                    case handle_events(Events, Phase, []) of
+                        {ok, Phase1, Out} ->
+                            case send(Sock, Out) of
+                                ok -> serve(Sock, Dec1, Phase1);
+                                {error, _} -> gen_tcp:close(Sock)
+                            end;
+                        {close, Why, Out} ->
+                            logger:notice("zmq peer ~s closed: ~0p", [peer(Sock), Why]),
+                            _ = send(Sock, Out),
+                            gen_tcp:close(Sock)
+                    end;
+                {error, Reason} ->
+                    logger:notice("zmq peer ~s closed: ~0p", [peer(Sock), Reason]),
+                    gen_tcp:close(Sock)
+            end;
+        {error, _Closed} ->
+            gen_tcp:close(Sock)
+    end.
+
+send(_Sock, []) -> ok;
+send(Sock, Out) -> gen_tcp:send(Sock, lists:reverse(Out)).
+
+%% Phases: greeting (waiting for the peer's greeting), handshake (waiting for READY),
+%% ready (messages).
+handle_events([], Phase, Out) ->
+    {ok, Phase, Out};
+handle_events([{greeting, _Info} | Rest], greeting, Out) ->
+    Ready = bench_zmtp:ready([{<<"Socket-Type">>, <<"ROUTER">>}]),
+    handle_events(Rest, handshake, [Ready | Out]);
+handle_events([{command, <<"READY">>, Data} | Rest], handshake, Out) ->
+    case bench_zmtp:decode_properties(Data) of
+        {ok, Props} ->
+            case socket_type(Props) of
+                {ok, _Type} -> handle_events(Rest, ready, Out);
+                {error, Type} -> {close, {unsupported_socket_type, Type}, Out}
+            end;
+        {error, Reason} ->
+            {close, Reason, Out}
+    end;
+handle_events([{command, <<"PING">>, Data} | Rest], ready, Out) ->
+    handle_events(Rest, ready, [bench_zmtp:pong(Data) | Out]);
+handle_events([{command, <<"ERROR">>, Data} | _], _Phase, Out) ->
+    {close, {peer_error, Data}, Out};
+handle_events([{command, _Name, _Data} | Rest], ready, Out) ->
+    %% Other commands (PONG, SUBSCRIBE, ...) mean nothing to a ROUTER: ignored.
+    handle_events(Rest, ready, Out);
+handle_events([{message, Frames} | Rest], ready, Out) ->
+    handle_events(Rest, ready, [bench_zmtp:encode_message(reply(Frames)) | Out]);
+handle_events([Event | _], Phase, Out) ->
+    {close, {unexpected, element(1, Event), Phase}, Out}.
+
+socket_type(Props) ->
+    Type = case [V || {K, V} <- Props, string:casefold(K) =:= <<"socket-type">>] of
+               [T | _] -> T;
+               [] -> <<>>
+           end,
+    case lists:member(Type, ?PEER_TYPES) of
+        true -> {ok, Type};
+        false -> {error, Type}
+    end.
+
+%% A request is [<<>>, Op, Body]; a reply is [<<>>, Status, Body]. Any other shape is
+%% bad_request, still answered with the empty delimiter.
+reply([<<>>, Op, Body]) ->
+    case bench_ops:run(Op, Body) of
+        {ok, Reply} ->
+            [<<>>, <<"ok">>, Reply];
+        {error, Code, Message} ->
+            [<<>>, <<"error">>, bench_ops:error_body(Code, Message)]
+    end;
+reply(Frames) ->
+    Message = iolist_to_binary(
+                io_lib:format("a request is three frames [\"\", op, body]; got ~b",
+                              [length(Frames)])),
+    [<<>>, <<"error">>, bench_ops:error_body(bad_request, Message)].
+
+peer(Sock) ->
+    case inet:peername(Sock) of
+        {ok, {Ip, Port}} -> [inet:ntoa(Ip), $:, integer_to_list(Port)];
+        {error, _} -> "?"
+    end.
