@@ -144,8 +144,9 @@ class AsgiApp:
         headers = [(b"content-type", response.content_type),
                    (b"content-length", str(len(response.body)).encode())]
         headers.extend(response.extra_headers)
-        if response.close:
-            headers.append((b"connection", b"close"))
+        # `response.close` is not honoured here: after a complete response uvicorn discards the
+        # rest of an unread request body and keeps the connection, so a client that is still
+        # sending an oversized body reads its 413 instead of a connection reset.
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 

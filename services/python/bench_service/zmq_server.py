@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from typing import Any
 
 import zmq
@@ -21,14 +22,7 @@ log = logging.getLogger(__name__)
 OK = b"ok"
 ERROR = b"error"
 MAX_MESSAGE_SLACK = 64 * 1024
-
-
-class _Stop(Exception):
-    """Raised from the SIGTERM handler to leave the blocking receive."""
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise _Stop()
+POLL_MS = 500
 
 
 def reply_frames(service: Service, frames: list[bytes]) -> list[bytes]:
@@ -70,15 +64,32 @@ def serve(service: Service, host: str, port: int) -> None:
         ctx.term()
         raise SystemExit(f"cannot bind {endpoint}: {e}; is the port in use by another program?") from e
     log.info("zmq ROUTER bound to %s", endpoint)
-    signal.signal(signal.SIGTERM, _stop)
-    recv = sock.recv_multipart
-    send = sock.send_multipart
+    stopping = threading.Event()
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
-        while True:
-            send(reply_frames(service, recv()))
-    except _Stop:
-        log.info("SIGTERM received, stopping")
+        _loop(service, sock, stopping)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         sock.close(linger=0)
         ctx.term()
+    log.info("SIGTERM received, stopped")
+
+
+def _loop(service: Service, sock: zmq.Socket[bytes], stopping: threading.Event) -> None:
+    """Drain whatever is ready without blocking; poll (bounded, to see SIGTERM) only when idle."""
+    recv = sock.recv_multipart
+    send = sock.send_multipart
+    poll = sock.poll
+    again = zmq.Again
+    while not stopping.is_set():
+        if not poll(POLL_MS, zmq.POLLIN):
+            continue
+        while True:
+            try:
+                frames = recv(zmq.NOBLOCK)
+            except again:
+                break
+            send(reply_frames(service, frames))

@@ -82,7 +82,8 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
 
 
 @contextmanager
-def started(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def started(argv: list[str], log: Path,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run argv in its own session, output to `log`; stop it at the end."""
     full_env = dict(os.environ)
     full_env.update(env or {})

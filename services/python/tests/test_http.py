@@ -1,0 +1,117 @@
+"""The HTTP transport over real sockets: vectors, errors, keep-alive after bad requests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import body_of, diff_body, free_port, load_vectors, service_argv, started, stop, wait_until
+
+STATUS = {"bad_request": 400, "unknown_op": 404, "too_large": 413, "internal": 500}
+
+
+@pytest.fixture(scope="module")
+def http_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    port = free_port()
+    log: Path = tmp_path_factory.mktemp("http") / "service.log"
+    with started(service_argv("http", "--port", str(port)), log, {"BENCH_TEST_HOOKS": "1"}) as proc:
+        def ready() -> bool:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            try:
+                conn.request("GET", "/health")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+
+        wait_until(ready, "http service", proc, log=log)
+        yield port
+        assert stop(proc) == 0, log.read_text()
+
+
+@pytest.fixture
+def connect(http_port: int) -> Iterator[Callable[[], http.client.HTTPConnection]]:
+    """Open keep-alive connections to the service; all are closed after the test."""
+    opened: list[http.client.HTTPConnection] = []
+
+    def open_one() -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=30)
+        opened.append(conn)
+        return conn
+
+    yield open_one
+    for conn in opened:
+        conn.close()
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str,
+            body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn.request(method, path, body=body)
+    resp = conn.getresponse()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+
+
+def test_vectors_on_one_keepalive_connection(connect: Callable[[], http.client.HTTPConnection]) -> None:
+    conn = connect()
+    sock_before: Any = None
+    for vector in load_vectors("diff"):
+        status, headers, reply = request(conn, "POST", "/diff", diff_body(vector))
+        assert status == 200 and headers["content-type"] == "application/json", vector["name"]
+        assert json.loads(reply) == {"opcodes": vector["opcodes"]}, vector["name"]
+        sock_before = sock_before or conn.sock
+    for vector in load_vectors("echo"):
+        status, headers, reply = request(conn, "POST", "/echo", body_of(vector))
+        assert status == 200 and headers["content-type"] == "application/octet-stream"
+        assert reply == body_of(vector), vector["name"]
+    assert conn.sock is sock_before  # the same connection throughout
+
+
+def test_error_vectors_then_good_request(connect: Callable[[], http.client.HTTPConnection]) -> None:
+    conn = connect()
+    for vector in load_vectors("errors"):
+        path = f"/{vector['op']}"
+        status, headers, reply = request(conn, "POST", path, body_of(vector))
+        assert status == STATUS[vector["error"]], vector["name"]
+        assert headers["content-type"] == "application/json"
+        assert json.loads(reply)["error"] == vector["error"], vector["name"]
+        if headers.get("connection") == "close":
+            conn.close()
+            conn = connect()
+        status, _, reply = request(conn, "POST", "/echo", b"still alive")
+        assert (status, reply) == (200, b"still alive"), vector["name"]
+
+
+def test_wrong_method_is_405_with_allow(connect: Callable[[], http.client.HTTPConnection]) -> None:
+    conn = connect()
+    status, headers, reply = request(conn, "GET", "/echo")
+    assert status == 405 and headers["allow"] == "POST"
+    assert json.loads(reply)["error"] == "bad_request"
+    status, headers, _ = request(conn, "POST", "/health", b"")
+    assert status == 405 and headers["allow"] == "GET"
+    status, _, reply = request(conn, "GET", "/health")
+    assert status == 200 and json.loads(reply)["language"] == "Python"
+
+
+def test_over_limit_announced_by_content_length_only(http_port: int) -> None:
+    with socket.create_connection(("127.0.0.1", http_port), timeout=5) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\nxxxx")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            assert chunk
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 413 ")
+
+
+def test_chunked_body_over_limit(connect: Callable[[], http.client.HTTPConnection]) -> None:
+    conn = connect()
+    chunks = (b"y" * (1 << 20) for _ in range(17))
+    conn.request("POST", "/echo", body=chunks, encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 413
+    assert json.loads(resp.read())["error"] == "too_large"
