@@ -18,6 +18,10 @@
 -record(dec, {state = greeting :: greeting | frames,
               buf = <<>> :: binary(),
               parts = [] :: [binary()],          % frames of an unfinished message, reversed
+              %% A frame whose header has arrived but not all of its body: its pieces
+              %% are kept in a list (appending to one binary would copy it each time).
+              pending = none :: none | {Flags :: byte(), Size :: non_neg_integer(),
+                                        Have :: non_neg_integer(), Chunks :: [binary()]},
               max_frame :: non_neg_integer()}).
 
 -opaque decoder() :: #dec{}.
@@ -44,6 +48,16 @@ new(Opts) ->
 
 %% @doc Feeds bytes; returns every complete event in order.
 -spec decode(binary(), decoder()) -> {ok, [event()], decoder()} | {error, error_reason()}.
+decode(Data, #dec{pending = {Flags, Size, Have, Chunks}} = D) ->
+    Have1 = Have + byte_size(Data),
+    case Have1 >= Size of
+        false ->
+            {ok, [], D#dec{pending = {Flags, Size, Have1, [Data | Chunks]}}};
+        true ->
+            All = iolist_to_binary(lists:reverse(Chunks, [Data])),
+            <<Body:Size/binary, Rest/binary>> = All,
+            frame(D#dec{pending = none}, Flags, Body, Rest, [])
+    end;
 decode(Data, #dec{buf = Buf} = D) ->
     Buf1 = case Buf of
                <<>> -> Data;
@@ -57,30 +71,37 @@ run(#dec{state = greeting} = D, Buf, Acc) ->
         {error, _} = Error -> Error;
         {ok, Info, Rest} -> run(D#dec{state = frames}, Rest, [{greeting, Info} | Acc])
     end;
-run(#dec{state = frames, max_frame = Max, parts = Parts} = D, Buf, Acc) ->
+run(#dec{state = frames, max_frame = Max} = D, Buf, Acc) ->
     case frame_step(Buf, Max) of
         more ->
             {ok, lists:reverse(Acc), D#dec{buf = Buf}};
+        {partial, Flags, Size, Got} ->
+            {ok, lists:reverse(Acc), D#dec{pending = {Flags, Size, byte_size(Got), [Got]}}};
         {error, _} = Error ->
             Error;
-        {frame, Flags, _Body, _Rest} when Flags band ?FLAG_COMMAND =/= 0, Parts =/= [] ->
-            %% A command frame may not interrupt a multipart message.
-            {error, {bad_frame, command_in_message}};
-        {frame, Flags, _Body, _Rest} when Flags band ?FLAG_COMMAND =/= 0,
-                                          Flags band ?FLAG_MORE =/= 0 ->
-            {error, {bad_frame, command_with_more}};
-        {frame, Flags, Body, Rest} when Flags band ?FLAG_COMMAND =/= 0 ->
-            case Body of
-                <<NameLen, Name:NameLen/binary, CmdData/binary>> when NameLen > 0 ->
-                    run(D, Rest, [{command, Name, CmdData} | Acc]);
-                _ ->
-                    {error, {bad_frame, command_name}}
-            end;
-        {frame, Flags, Body, Rest} when Flags band ?FLAG_MORE =/= 0 ->
-            run(D#dec{parts = [Body | Parts]}, Rest, Acc);
-        {frame, _Flags, Body, Rest} ->
-            run(D#dec{parts = []}, Rest, [{message, lists:reverse(Parts, [Body])} | Acc])
+        {frame, Flags, Body, Rest} ->
+            frame(D, Flags, Body, Rest, Acc)
     end.
+
+%% One complete frame: a command, a part of a message, or a message's last part.
+frame(#dec{parts = Parts}, Flags, _Body, _Rest, _Acc)
+  when Flags band ?FLAG_COMMAND =/= 0, Parts =/= [] ->
+    %% A command frame may not interrupt a multipart message.
+    {error, {bad_frame, command_in_message}};
+frame(_D, Flags, _Body, _Rest, _Acc)
+  when Flags band ?FLAG_COMMAND =/= 0, Flags band ?FLAG_MORE =/= 0 ->
+    {error, {bad_frame, command_with_more}};
+frame(D, Flags, Body, Rest, Acc) when Flags band ?FLAG_COMMAND =/= 0 ->
+    case Body of
+        <<NameLen, Name:NameLen/binary, CmdData/binary>> when NameLen > 0 ->
+            run(D, Rest, [{command, Name, CmdData} | Acc]);
+        _ ->
+            {error, {bad_frame, command_name}}
+    end;
+frame(#dec{parts = Parts} = D, Flags, Body, Rest, Acc) when Flags band ?FLAG_MORE =/= 0 ->
+    run(D#dec{parts = [Body | Parts]}, Rest, Acc);
+frame(#dec{parts = Parts} = D, _Flags, Body, Rest, Acc) ->
+    run(D#dec{parts = []}, Rest, [{message, lists:reverse(Parts, [Body])} | Acc]).
 
 %% The 64-byte greeting, checked as soon as each field has arrived so that a peer that
 %% is not speaking ZMTP is refused without waiting for 64 bytes.
@@ -135,7 +156,7 @@ frame_step(_, _Max) ->
 body(Flags, Size, Rest) ->
     case Rest of
         <<Body:Size/binary, Rest1/binary>> -> {frame, Flags, Body, Rest1};
-        _ -> more
+        _ -> {partial, Flags, Size, Rest}
     end.
 
 %% @doc Our 64-byte greeting: version 3.1, the NULL mechanism.
