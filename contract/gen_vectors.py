@@ -102,7 +102,7 @@ def diff_vectors() -> list[dict[str, Any]]:
         add(f"autojunk-b{lb}", a, b)
         # The same, popular tokens exactly at the threshold (not popular).
         threshold = lb // 100 + 1
-        b2 = ["edge"] * threshold + [f"v{i}" for i in range(lb - threshold)]
+        b2: list[str] = ["edge"] * threshold + [f"v{i}" for i in range(lb - threshold)]
         rng.shuffle(b2)
         a2 = ["edge"] + b2[: lb // 2] + ["edge", "new"] + b2[lb // 2 :]
         add(f"autojunk-threshold-b{lb}", a2, b2)
@@ -128,8 +128,8 @@ def diff_vectors() -> list[dict[str, Any]]:
     add("bench-200-tokens", base, _mutate(rng, base, 0.1))
     # Random mid-size cases with moderate alphabets.
     for k in range(12):
-        alphabet = [f"w{i}" for i in range(rng.randint(3, 40))]
-        a = [rng.choice(alphabet) for _ in range(rng.randint(0, 300))]
+        vocabulary = [f"w{i}" for i in range(rng.randint(3, 40))]
+        a = [rng.choice(vocabulary) for _ in range(rng.randint(0, 300))]
         b = _mutate(rng, a, rng.choice([0.0, 0.05, 0.3, 0.9]))
         add(f"random-{k}", a, b)
 

@@ -1,0 +1,338 @@
+"""The command line: `python -m harness <command>`.
+
+services   the discovered manifests, their transports and gaps
+build      run the manifests' build steps
+unit       run the manifests' own unit tests
+check      conformance of every vector over every transport
+bench      run a scenario's matrix into results/<run>/ and write its report
+report     (re)write results/<run>/index.html
+compare    per-cell changes between two runs
+up         start services and print their endpoints (Ctrl-C stops them)
+ui         start services and the Locust web UI on 127.0.0.1:8089
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness import REPO
+from harness.errors import HarnessError
+from harness.services import TRANSPORTS, Service, discover, select
+
+RESULTS = REPO / "results"
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    """Print the service x transport table, with the reason for every gap."""
+    found = discover()
+    if not found:
+        print("no services: add services/<name>/service.toml (see contract/CONTRACT.md)")
+        return 1
+    width = max(len(n) for n in found) + 2
+    print("service".ljust(width) + "language".ljust(10) + "".join(t.ljust(8) for t in TRANSPORTS))
+    gaps: list[str] = []
+    for svc in found.values():
+        row = svc.name.ljust(width) + svc.language.ljust(10)
+        for t in TRANSPORTS:
+            row += ("yes" if t in svc.commands else "-").ljust(8)
+            if t not in svc.commands:
+                gaps.append(f"  {svc.name}/{t}: {svc.gap(t)}")
+        print(row)
+        missing = svc.missing_programs()
+        if missing:
+            gaps.append(f"  {svc.name}: needs {', '.join(missing)} on PATH (run `make setup`)")
+    if gaps:
+        print("\ngaps:")
+        print("\n".join(gaps))
+    return 0
+
+
+def _run_steps(svc: Service, steps: list[str], what: str) -> bool:
+    from harness.services import fill
+
+    values = {"python": sys.executable, "repo": str(REPO)}
+    for step in steps:
+        command = fill(step, values)
+        print(f"[{svc.name}] {what}: {command}", flush=True)
+        t0 = time.monotonic()
+        code = subprocess.call(command, shell=True, cwd=svc.folder)
+        if code != 0:
+            print(f"[{svc.name}] {what} FAILED (exit {code}) after {time.monotonic() - t0:.1f} s: {command}\n"
+                  f"  run it by hand in {svc.folder} to see why", file=sys.stderr)
+            return False
+        print(f"[{svc.name}] {what} ok in {time.monotonic() - t0:.1f} s", flush=True)
+    return True
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Run every selected manifest's build steps."""
+    failed = [s.name for s in select(args.services) if not _run_steps(s, s.build, "build")]
+    if failed:
+        print(f"build failed for: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_unit(args: argparse.Namespace) -> int:
+    """Run every selected manifest's own unit tests."""
+    failed = [s.name for s in select(args.services) if not _run_steps(s, s.test, "test")]
+    if failed:
+        print(f"unit tests failed for: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Conformance of every vector over every selected service x transport; exit 1 on any failure."""
+    from harness.conformance import CheckResult, check_endpoint
+    from harness.supervisor import Supervisor
+
+    services = select(args.services)
+    transports = args.transport or list(TRANSPORTS)
+    bad = [t for t in transports if t not in TRANSPORTS]
+    if bad:
+        raise HarnessError(f"unknown transport(s) {bad}; choose from {', '.join(TRANSPORTS)}")
+    log_dir = RESULTS / "check-logs"
+    results: dict[tuple[str, str], CheckResult | str] = {}
+    with Supervisor(log_dir, extra_env={"BENCH_TEST_HOOKS": "1"}) as sup:
+        for svc in services:
+            for t in transports:
+                if t not in svc.commands:
+                    results[(svc.name, t)] = f"gap: {svc.gap(t)}"
+                    continue
+                print(f"{svc.name}/{t}: starting", flush=True)
+                try:
+                    proc, endpoint = sup.start(svc, t)
+                except HarnessError as e:
+                    res = CheckResult(svc.name, t, error=str(e))
+                    results[(svc.name, t)] = res
+                    print(f"{svc.name}/{t}: ERROR {e}", flush=True)
+                    continue
+                res = check_endpoint(endpoint, progress=functools.partial(_say, f"{svc.name}/{t}"))
+                if not proc.alive():
+                    res.error = (f"the service exited during the check (code {proc.popen.returncode}); "
+                                 f"log: {proc.log_path}")
+                sup.stop(proc)
+                results[(svc.name, t)] = res
+                print(f"{svc.name}/{t}: {res.summary()} ({res.passed} passed, {res.skipped} not applicable, "
+                      f"{len(res.failures)} failed, {res.seconds:.1f} s)", flush=True)
+    return _print_check_matrix(services, transports, results)
+
+
+def _say(prefix: str, message: str) -> None:
+    print(f"{prefix}: {message}", flush=True)
+
+
+def _print_check_matrix(services: list[Service], transports: list[str],
+                        results: Mapping[tuple[str, str], object]) -> int:
+    from harness.conformance import CheckResult
+
+    width = max(13, max(len(s.name) for s in services) + 2)
+    print("\n" + "conformance".ljust(width) + "".join(t.ljust(14) for t in transports))
+    failed = False
+    for svc in services:
+        row = svc.name.ljust(width)
+        for t in transports:
+            r = results.get((svc.name, t))
+            if isinstance(r, CheckResult):
+                row += r.summary().ljust(14)
+                failed |= not r.ok
+            else:
+                row += "gap".ljust(14)
+        print(row)
+    for (name, t), r in results.items():
+        if isinstance(r, CheckResult) and not r.ok:
+            print(f"\n{name}/{t}:")
+            if r.error:
+                print(f"  {r.error}")
+            for f in r.failures[:40]:
+                print(f"  - {f}")
+            if len(r.failures) > 40:
+                print(f"  ... and {len(r.failures) - 40} more")
+        elif isinstance(r, str):
+            print(f"{name}/{t}: {r}")
+    print("\n" + ("conformance FAILED" if failed else "conformance passed"))
+    return 1 if failed else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a scenario and write its report."""
+    from harness.report import write_report
+    from harness.runner import Runner, load_scenario, new_run_dir
+
+    scenario = load_scenario(Path(args.scenario).resolve())
+    if args.services:
+        scenario.services = args.services
+    if args.transport:
+        scenario.transports = args.transport
+    out = Path(args.out).resolve() if args.out else new_run_dir(RESULTS, scenario)
+    if out.exists() and any(out.iterdir()):
+        raise HarnessError(f"{out} already holds a run; results are never overwritten: choose another --out")
+    runner = Runner(scenario, out)
+    runner.run()
+    index = write_report(out)
+    failed = [c for c in runner.cells if c["status"] == "failed"]
+    print(f"\nreport: {index}")
+    if failed:
+        print(f"{len(failed)} cell(s) failed; their reasons are in the report and in {out / 'cells.json'}")
+    return 130 if runner.interrupted else 0
+
+
+def _resolve_run(name: str) -> Path:
+    p = Path(name)
+    if p.is_dir():
+        return p.resolve()
+    if (RESULTS / name).is_dir():
+        return RESULTS / name
+    if name == "latest":
+        runs = sorted(d for d in RESULTS.glob("*") if (d / "cells.json").exists())
+        if runs:
+            return runs[-1]
+    raise HarnessError(f"no run {name!r}: give a folder under results/ (or 'latest'); runs: "
+                       + ", ".join(d.name for d in sorted(RESULTS.glob("*")) if (d / "cells.json").exists()))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """(Re)write a run's report."""
+    from harness.report import write_report
+
+    print(write_report(_resolve_run(args.run)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Per-cell changes between two runs."""
+    from harness.compare import compare_runs
+
+    return compare_runs(_resolve_run(args.run_a), _resolve_run(args.run_b), args.fail_on_regression)
+
+
+def _start_all(services: list[Service], transports: list[str], log_dir: Path, cores: str | None):
+    from harness.supervisor import Supervisor
+
+    sup = Supervisor(log_dir)
+    endpoints = []
+    for svc in services:
+        for t in transports:
+            if t not in svc.commands:
+                continue
+            try:
+                _, ep = sup.start(svc, t, cores=cores)
+            except HarnessError as e:
+                print(f"{svc.name}/{t}: not started: {e}", file=sys.stderr)
+                continue
+            print(f"{svc.name}/{t}: {ep.describe()}", flush=True)
+            endpoints.append(ep)
+    return sup, endpoints
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start services and keep them running until Ctrl-C."""
+    sup, endpoints = _start_all(select(args.services), args.transport or list(TRANSPORTS),
+                                RESULTS / "up-logs", None)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        print(json.dumps([e.__dict__ for e in endpoints], indent=1))
+        print("running; Ctrl-C stops every process", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sup.close()
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start services and the Locust web UI with a class per service x transport x payload."""
+    from harness.runner import load_scenario
+    from harness.supervisor import spawn, stop_group
+
+    scenario = load_scenario(Path(args.scenario).resolve())
+    sup, endpoints = _start_all(select(args.services), args.transport or list(TRANSPORTS),
+                                RESULTS / "ui-logs", scenario.placement.get("services"))
+    env = {"BENCH_TARGETS": json.dumps([e.__dict__ for e in endpoints]),
+           "BENCH_PAYLOADS": json.dumps(scenario.payloads)}
+    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py"),
+            "--web-host", args.host, "--web-port", str(args.port), "--class-picker"]
+    gen = spawn("locust-ui", argv, RESULTS / "ui-logs" / "locust.log", cwd=REPO, env=env,
+                cores=scenario.placement.get("loadgen"))
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print(f"Locust web UI: http://{args.host}:{args.port}/  (log: {gen.log_path}); Ctrl-C stops everything",
+          flush=True)
+    try:
+        while gen.alive():
+            time.sleep(0.5)
+        print(f"locust exited with code {gen.popen.returncode}; see {gen.log_path}", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_group(gen.popen)
+        sup.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("services", help="list services, transports and gaps")
+    s.set_defaults(fn=cmd_services)
+    for name, fn, text in (("build", cmd_build, "run manifests' build steps"),
+                           ("unit", cmd_unit, "run manifests' own unit tests")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("services", nargs="*", metavar="SERVICE")
+        s.set_defaults(fn=fn)
+    s = sub.add_parser("check", help="conformance of every vector over every transport")
+    s.add_argument("services", nargs="*", metavar="SERVICE")
+    s.add_argument("--transport", "-t", action="append", choices=TRANSPORTS)
+    s.set_defaults(fn=cmd_check)
+    s = sub.add_parser("bench", help="run a scenario and write its report")
+    s.add_argument("--scenario", default=str(REPO / "scenarios" / "quick.toml"))
+    s.add_argument("--out", help="results folder (default results/<time>-<scenario>)")
+    s.add_argument("services", nargs="*", metavar="SERVICE", help="only these services")
+    s.add_argument("--transport", "-t", action="append", choices=TRANSPORTS)
+    s.set_defaults(fn=cmd_bench)
+    s = sub.add_parser("report", help="write results/<run>/index.html")
+    s.add_argument("run", nargs="?", default="latest")
+    s.set_defaults(fn=cmd_report)
+    s = sub.add_parser("compare", help="per-cell changes between two runs")
+    s.add_argument("run_a")
+    s.add_argument("run_b")
+    s.add_argument("--fail-on-regression", type=float, metavar="PCT", default=None,
+                   help="exit 1 when a cell's p50 or CPU per request worsens by more than PCT percent beyond noise")
+    s.set_defaults(fn=cmd_compare)
+    for name, fn, text in (("up", cmd_up, "start services until Ctrl-C"), ("ui", cmd_ui, "Locust web UI")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("services", nargs="*", metavar="SERVICE")
+        s.add_argument("--transport", "-t", action="append", choices=TRANSPORTS)
+        if name == "ui":
+            s.add_argument("--scenario", default=str(REPO / "scenarios" / "quick.toml"))
+            s.add_argument("--host", default="127.0.0.1")
+            s.add_argument("--port", type=int, default=8089)
+        s.set_defaults(fn=fn)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, run, and turn HarnessError into a message without a traceback."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        return int(args.fn(args))
+    except HarnessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,159 @@
+"""Manifest discovery and validation: services/*/service.toml.
+
+Nothing here names a language: a service is whatever folder has a valid manifest.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import REPO
+from harness.errors import ManifestError
+
+TRANSPORTS = ("http", "zmq", "redis", "grpc", "celery")
+"""Every transport of the contract, in the order reports show them."""
+
+PLACEHOLDERS = ("host", "port", "redis_url", "queue", "python", "repo")
+_KNOWN_KEYS = {"name", "language", "build", "test", "requires", "warmup_s", "runtime_version",
+               "env", "transports", "unsupported"}
+
+
+@dataclass(frozen=True)
+class Service:
+    """One language service, as its manifest describes it."""
+
+    name: str
+    language: str
+    folder: Path
+    build: list[str]
+    test: list[str]
+    requires: list[str]
+    warmup_s: float
+    runtime_version: str
+    env: dict[str, str]
+    commands: dict[str, str]
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def transports(self) -> list[str]:
+        """Transports served, in contract order."""
+        return [t for t in TRANSPORTS if t in self.commands]
+
+    def gap(self, transport: str) -> str | None:
+        """Why `transport` is not served, or None when it is."""
+        if transport in self.commands:
+            return None
+        return self.unsupported.get(transport, "not listed in the manifest")
+
+    def missing_programs(self) -> list[str]:
+        """Programs the manifest requires that are not on PATH."""
+        return [p for p in self.requires if shutil.which(p) is None]
+
+
+def _str_list(data: dict[str, Any], key: str, path: Path) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ManifestError(f"{path}: '{key}' must be a list of strings, e.g. {key} = [\"make\"]")
+    return list(value)
+
+
+def load_manifest(path: Path) -> Service:
+    """Parse and validate one service.toml; raise ManifestError saying how to fix it."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ManifestError(f"{path}: not valid TOML ({e}); fix the syntax and run "
+                            "`python -m harness services` again") from e
+    unknown = set(data) - _KNOWN_KEYS
+    if unknown:
+        raise ManifestError(f"{path}: unknown keys {sorted(unknown)}; known keys are {sorted(_KNOWN_KEYS)}")
+    for key in ("name", "language"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise ManifestError(f"{path}: '{key}' is required and must be a non-empty string")
+    name = data["name"]
+    if name != path.parent.name:
+        raise ManifestError(f"{path}: name = {name!r} must equal the folder name {path.parent.name!r}")
+    transports = data.get("transports", {})
+    if not isinstance(transports, dict) or not transports:
+        raise ManifestError(f"{path}: no [transports.<name>] table; a service serves at least one of "
+                            f"{', '.join(TRANSPORTS)}")
+    commands: dict[str, str] = {}
+    for t, table in transports.items():
+        if t not in TRANSPORTS:
+            raise ManifestError(f"{path}: unknown transport {t!r}; the contract's transports are "
+                                f"{', '.join(TRANSPORTS)}")
+        if not isinstance(table, dict) or not isinstance(table.get("command"), str):
+            raise ManifestError(f"{path}: [transports.{t}] needs command = \"...\"")
+        _check_placeholders(path, t, table["command"])
+        commands[t] = table["command"]
+    unsupported = data.get("unsupported", {})
+    if not isinstance(unsupported, dict) or not all(isinstance(v, str) and v for v in unsupported.values()):
+        raise ManifestError(f"{path}: [unsupported] maps a transport to its reason, e.g. grpc = \"no HTTP/2\"")
+    both = set(unsupported) & set(commands)
+    if both:
+        raise ManifestError(f"{path}: {sorted(both)} both served and listed under [unsupported]; keep one")
+    bad = set(unsupported) - set(TRANSPORTS)
+    if bad:
+        raise ManifestError(f"{path}: [unsupported] names unknown transports {sorted(bad)}")
+    env = data.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ManifestError(f"{path}: [env] maps variable names to string values")
+    warmup = data.get("warmup_s", 1)
+    if not isinstance(warmup, int | float) or warmup < 0:
+        raise ManifestError(f"{path}: warmup_s must be a number of seconds >= 0")
+    return Service(
+        name=name,
+        language=data["language"],
+        folder=path.parent,
+        build=_str_list(data, "build", path),
+        test=_str_list(data, "test", path),
+        requires=_str_list(data, "requires", path),
+        warmup_s=float(warmup),
+        runtime_version=str(data.get("runtime_version", "")),
+        env=dict(env),
+        commands=commands,
+        unsupported=dict(unsupported),
+    )
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def _check_placeholders(path: Path, transport: str, command: str) -> None:
+    for field_name in _PLACEHOLDER.findall(command):
+        if field_name not in PLACEHOLDERS:
+            raise ManifestError(f"{path}: [transports.{transport}] uses {{{field_name}}}; the harness fills in "
+                                f"only {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+
+
+def discover(root: Path | None = None) -> dict[str, Service]:
+    """Every services/*/service.toml under `root` (default: the repository), by name."""
+    base = (root or REPO) / "services"
+    found: dict[str, Service] = {}
+    for manifest in sorted(base.glob("*/service.toml")):
+        svc = load_manifest(manifest)
+        found[svc.name] = svc
+    return found
+
+
+def select(names: list[str] | None, root: Path | None = None) -> list[Service]:
+    """The named services (all when `names` is empty), or a ManifestError naming the choices."""
+    found = discover(root)
+    if not found:
+        raise ManifestError("no services found: add services/<name>/service.toml (see contract/CONTRACT.md)")
+    if not names:
+        return list(found.values())
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ManifestError(f"unknown service(s) {', '.join(missing)}; available: {', '.join(found)}")
+    return [found[n] for n in names]
+
+
+def fill(command: str, values: dict[str, str]) -> str:
+    """A manifest command with its `{placeholder}`s filled in; other braces are left alone."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), command)

@@ -1,0 +1,107 @@
+"""Microsecond HDR histograms, their merge, percentiles, and CPU accounting per cell.
+
+Locust rounds response times under 100 ms to whole milliseconds, so the harness records
+every request itself, in microseconds, with 3 significant digits, from 1 µs to 60 s.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 60_000_000
+SIGNIFICANT = 3
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty latency histogram in microseconds (1 µs .. 60 s, 3 significant digits)."""
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT)
+
+
+def record(h: HdrHistogram, micros: float) -> None:
+    """Record one latency, clamped into the histogram's range (never silently dropped)."""
+    v = int(micros + 0.5)
+    h.record_value(LOWEST_US if v < LOWEST_US else HIGHEST_US if v > HIGHEST_US else v)
+
+
+def encode(h: HdrHistogram) -> str:
+    """The histogram as compressed base64 text (the HdrHistogram interchange format)."""
+    data = h.encode()
+    return data.decode("ascii") if isinstance(data, bytes) else str(data)
+
+
+def decode(text: str) -> HdrHistogram:
+    """A histogram from `encode`'s text."""
+    return HdrHistogram.decode(text.encode("ascii") if isinstance(text, str) else text)
+
+
+def merge(histograms: Iterable[HdrHistogram]) -> HdrHistogram:
+    """One histogram holding every value of `histograms` (exact: counts add bucket by bucket)."""
+    out = new_histogram()
+    for h in histograms:
+        out.add(h)
+    return out
+
+
+def summarize(h: HdrHistogram) -> dict[str, float]:
+    """p50, p90, p99, p99.9, min, mean, max and count of a histogram, in microseconds."""
+    n = h.get_total_count()
+    if n == 0:
+        return {"count": 0}
+    out: dict[str, float] = {f"p{p:g}": float(h.get_value_at_percentile(p)) for p in PERCENTILES}
+    out.update(min=float(h.get_min_value()), mean=round(float(h.get_mean_value()), 1),
+               max=float(h.get_max_value()), count=float(n))
+    return out
+
+
+def spectrum(h: HdrHistogram, points: int = 60) -> list[tuple[float, float]]:
+    """(percentile, latency µs) pairs spaced evenly on the 1/(1-p) log axis, HdrHistogram style."""
+    if h.get_total_count() == 0:
+        return []
+    out = []
+    for i in range(points):
+        # From p0 to p99.999: x = 10**(5*i/(points-1)) nines-scale.
+        nines = 5.0 * i / (points - 1)
+        p = 100.0 * (1.0 - 10.0 ** (-nines))
+        out.append((p, float(h.get_value_at_percentile(p))))
+    return out
+
+
+@dataclass
+class CpuSample:
+    """CPU seconds of the measured processes at one instant."""
+
+    wall: float
+    service: float
+    loadgen: float
+    redis: float
+
+
+def cpu_delta(before: CpuSample, after: CpuSample, requests: int) -> dict[str, Any]:
+    """CPU used between two samples: seconds per role, utilisation, and service µs per request."""
+    wall = max(after.wall - before.wall, 1e-9)
+    svc = max(after.service - before.service, 0.0)
+    gen = max(after.loadgen - before.loadgen, 0.0)
+    red = max(after.redis - before.redis, 0.0)
+    return {
+        "wall_s": round(wall, 4),
+        "service_s": round(svc, 4),
+        "loadgen_s": round(gen, 4),
+        "redis_s": round(red, 4),
+        "service_util": round(svc / wall, 3),
+        "loadgen_util": round(gen / wall, 3),
+        "redis_util": round(red / wall, 3),
+        "service_us_per_req": round(svc * 1e6 / requests, 2) if requests else None,
+        "service_plus_redis_us_per_req": round((svc + red) * 1e6 / requests, 2) if requests else None,
+    }
+
+
+def b64(data: bytes) -> str:
+    """Base64 text of bytes (for embedding images in reports)."""
+    return base64.b64encode(data).decode("ascii")

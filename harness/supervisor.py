@@ -1,0 +1,323 @@
+"""Starts and stops service processes and the harness's own redis-server.
+
+Each process runs in its own session (so its whole group can be stopped), logs to a file,
+is optionally pinned to cores with `taskset`, and is polled for readiness against a deadline
+while the supervisor watches for an early exit. Stopping is SIGTERM, a wait, then SIGKILL of
+the group.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness import REPO
+from harness.errors import HarnessError, ServiceStartError
+from harness.services import Service, fill
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that was free a moment ago (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def taskset_prefix(cores: str | None) -> list[str]:
+    """`taskset -c CORES` when pinning is asked for and possible, else nothing."""
+    if not cores or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", cores]
+
+
+@dataclass
+class Proc:
+    """A process the supervisor started, with its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    command: str
+
+    @property
+    def pid(self) -> int:
+        """The process id of the group leader."""
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        """True while the process has not exited."""
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the process's log, for error messages."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the whole process tree (live processes and reaped children)."""
+        return tree_cpu_seconds(self.pid)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM the process group, wait up to `grace_s`, then SIGKILL it."""
+        stop_group(self.popen, grace_s)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of `pid` and all its descendants, including reaped children."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+        # Children that already exited and were waited for count here (e.g. a shell's child).
+        if p.pid == pid:
+            total += t.children_user + t.children_system
+    return total
+
+
+def stop_group(popen: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """Stop a process started with start_new_session: SIGTERM, wait, SIGKILL of the group."""
+    if popen.poll() is not None:
+        _kill_group(popen.pid, signal.SIGKILL)  # leftovers of an exited leader
+        return
+    _kill_group(popen.pid, signal.SIGTERM)
+    try:
+        popen.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    _kill_group(popen.pid, signal.SIGKILL)
+    try:
+        popen.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def spawn(name: str, argv: list[str] | str, log_path: Path, cwd: Path | None = None,
+          env: dict[str, str] | None = None, cores: str | None = None) -> Proc:
+    """Start a process in its own session, stdout and stderr to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(argv, str):
+        full = [*taskset_prefix(cores), "/bin/sh", "-c", f"exec {argv}"]
+        shown = argv
+    else:
+        full = [*taskset_prefix(cores), *argv]
+        shown = shlex.join(argv)
+    merged = dict(os.environ)
+    merged.update(env or {})
+    with open(log_path, "ab") as log:
+        log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} started: {shown}\n".encode())
+        log.flush()
+        try:
+            popen = subprocess.Popen(full, cwd=cwd, env=merged, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as e:
+            raise ServiceStartError(f"{name}: could not start {shown!r}: {e}") from e
+    return Proc(name=name, popen=popen, log_path=log_path, command=shown)
+
+
+def wait_ready(proc: Proc, probe: Callable[[], bool], timeout_s: float) -> float:
+    """Poll `probe` until it returns True; fail early if the process exits. Returns seconds waited."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    delay = 0.02
+    last_error = ""
+    while True:
+        if not proc.alive():
+            raise ServiceStartError(
+                f"{proc.name} exited with code {proc.popen.returncode} before it was ready.\n"
+                f"command: {proc.command}\nlast lines of {proc.log_path}:\n{proc.log_tail()}")
+        try:
+            if probe():
+                return time.monotonic() - start
+        except Exception as e:  # any failure of the probe means "not ready yet"
+            last_error = f"{type(e).__name__}: {e}"
+        if time.monotonic() > deadline:
+            proc.stop()
+            raise ServiceStartError(
+                f"{proc.name} was not ready after {timeout_s:.0f} s (last probe error: {last_error or 'none'}).\n"
+                f"command: {proc.command}\nlast lines of {proc.log_path}:\n{proc.log_tail()}\n"
+                "Run the command by hand to see why, or raise the readiness timeout.")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+
+
+@dataclass
+class RedisServer:
+    """The harness's private redis-server: a free port on 127.0.0.1, no persistence."""
+
+    proc: Proc
+    port: int
+
+    @property
+    def url(self) -> str:
+        """The redis:// URL of database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds redis-server has used so far."""
+        return self.proc.cpu_seconds()
+
+    def stop(self) -> None:
+        """Stop the server (its data is never written to disk)."""
+        self.proc.stop()
+
+
+def _ping(client: Any) -> bool:
+    return bool(client.ping())
+
+
+def redis_server_path() -> str:
+    """Path of redis-server, or a HarnessError saying how to install it."""
+    path = shutil.which("redis-server")
+    if path is None:
+        raise HarnessError("redis-server is not installed: run `make setup` (as root it runs "
+                           "`apt-get install -y redis-server`), or install Debian's redis-server package")
+    return path
+
+
+def start_redis(log_dir: Path, cores: str | None = None, attempts: int = 3) -> RedisServer:
+    """Start a private redis-server on a free port, retrying if the port was taken meanwhile."""
+    import redis
+
+    exe = redis_server_path()
+    last: Exception | None = None
+    for _ in range(attempts):
+        port = free_port()
+        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
+                "--dir", str(log_dir)]
+        proc = spawn(f"redis-server:{port}", argv, log_dir / f"redis-{port}.log", cores=cores)
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            wait_ready(proc, functools.partial(_ping, client), timeout_s=10)
+            return RedisServer(proc=proc, port=port)
+        except ServiceStartError as e:
+            last = e
+            proc.stop()
+        finally:
+            client.close()
+    raise HarnessError(f"could not start redis-server after {attempts} attempts: {last}")
+
+
+@dataclass
+class Endpoint:
+    """Where a started service transport can be reached."""
+
+    service: str
+    transport: str
+    host: str
+    port: int
+    redis_url: str
+    queue: str
+
+    def describe(self) -> str:
+        """A short human-readable address."""
+        if self.transport in ("redis", "celery"):
+            return f"{self.redis_url} queue {self.queue}"
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class Supervisor:
+    """Owns every process of a run: starts them, and stops all of them on `close()`."""
+
+    log_dir: Path
+    host: str = "127.0.0.1"
+    redis_cores: str | None = None
+    procs: list[Proc] = field(default_factory=list)
+    redis: RedisServer | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def ensure_redis(self) -> RedisServer:
+        """The private redis-server, started on first use."""
+        if self.redis is None or not self.redis.proc.alive():
+            self.redis = start_redis(self.log_dir, cores=self.redis_cores)
+            self.procs.append(self.redis.proc)
+        return self.redis
+
+    def start(self, svc: Service, transport: str, cores: str | None = None,
+              ready_timeout_s: float = 60.0, attempts: int = 3) -> tuple[Proc, Endpoint]:
+        """Start one transport of one service and wait until it answers `health`."""
+        from harness.clients import make_client
+
+        if transport not in svc.commands:
+            raise HarnessError(f"{svc.name} does not serve {transport}: {svc.gap(transport)}")
+        missing = svc.missing_programs()
+        if missing:
+            raise HarnessError(f"{svc.name} needs {', '.join(missing)} on PATH: run `make setup`")
+        needs_redis = transport in ("redis", "celery")
+        redis_url = self.ensure_redis().url if needs_redis else ""
+        queue = f"bench.{svc.name}" if transport == "celery" else f"bench:{svc.name}:{os.getpid()}:{time.time_ns()}"
+        last: Exception | None = None
+        for _ in range(attempts):
+            port = free_port(self.host)
+            values = {"host": self.host, "port": str(port), "redis_url": redis_url, "queue": queue,
+                      "python": sys.executable, "repo": str(REPO)}
+            command = fill(svc.commands[transport], values)
+            env = {**svc.env, **self.extra_env}
+            proc = spawn(f"{svc.name}/{transport}", command,
+                         self.log_dir / f"{svc.name}-{transport}.log", cwd=svc.folder, env=env, cores=cores)
+            endpoint = Endpoint(svc.name, transport, self.host, port, redis_url, queue)
+            client = make_client(endpoint, timeout_s=2.0)
+            try:
+                wait_ready(proc, client.ready, ready_timeout_s)
+                self.procs.append(proc)
+                return proc, endpoint
+            except ServiceStartError as e:
+                last = e
+                proc.stop()
+                # A port taken between our check and the service's bind is worth a retry.
+                if "in use" not in proc.log_tail().lower():
+                    raise
+            finally:
+                client.close()
+        raise ServiceStartError(f"{svc.name}/{transport}: gave up after {attempts} attempts: {last}")
+
+    def stop(self, proc: Proc) -> None:
+        """Stop one process and forget it."""
+        proc.stop()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def close(self) -> None:
+        """Stop every process this supervisor started, services first, redis-server last."""
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+        self.redis = None
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
