@@ -1,0 +1,214 @@
+package bench;
+
+import bench.core.Service;
+import bench.core.Settings;
+import bench.grpc.GrpcServer;
+import bench.http.HttpRoutes;
+import bench.http.JdkHttpServer;
+import bench.http.NettyHttpServer;
+import bench.http.UndertowHttpServer;
+import bench.redis.RedisQueueServer;
+import bench.zmq.ZmqServer;
+import java.lang.management.ManagementFactory;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.logging.Logger;
+import java.util.stream.Collectors;
+
+/**
+ * {@code java -jar bench-service.jar <transport> [options]}: logs its effective configuration,
+ * serves until SIGTERM (or SIGINT), then closes the transport and exits 0.
+ */
+public final class Main {
+    static {
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format",
+                    "%1$tF %1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
+        }
+    }
+
+    private static final Logger LOG = Logger.getLogger("bench");
+    private static final List<String> TRANSPORTS = List.of("http", "zmq", "redis", "grpc");
+    private static final Map<String, Integer> DEFAULT_WORKERS = Map.of("http", 2, "zmq", 1, "redis", 2, "grpc", 2);
+    private static final List<String> HTTP_SERVERS = List.of("netty", "undertow", "jdk");
+    static final String USAGE = String.join("\n",
+            "usage: java -jar target/bench-service.jar <transport> [options]",
+            "  transport            one of http, zmq, redis, grpc",
+            "  --host H             listen address (http, zmq, grpc); default 127.0.0.1",
+            "  --port P             listen port (http, zmq, grpc); required for those",
+            "  --redis-url U        redis URL (redis), e.g. redis://127.0.0.1:6379/0",
+            "  --queue Q            queue key (redis), e.g. bench:java",
+            "  --workers N          threads serving requests; default http 2 (event loops), zmq 1,",
+            "                       redis 2, grpc 2",
+            "  --max-body-bytes N   default " + Settings.MAX_BODY_BYTES,
+            "  --max-diff-tokens N  default " + Settings.MAX_DIFF_TOKENS,
+            "  --http-server S      netty (default, see README.md), undertow, jdk",
+            "Environment: BENCH_TEST_HOOKS=1, BENCH_EXTRA_WORK_US=N (CONTRACT.md \"Test hooks\").");
+
+    private Main() {
+    }
+
+    /** Parsed command line. */
+    record Options(String transport, String host, int port, String redisUrl, String queue, int workers,
+                   int maxBodyBytes, int maxDiffTokens, String httpServer) {
+    }
+
+    /** A usage error: the message says how to fix it. */
+    static final class UsageException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
+    static Options parse(String[] args) throws UsageException {
+        if (args.length == 0 || !TRANSPORTS.contains(args[0])) {
+            throw new UsageException(args.length == 0 ? "missing the transport"
+                    : "unknown transport '" + args[0] + "'; choose one of " + String.join(", ", TRANSPORTS));
+        }
+        String transport = args[0];
+        Map<String, String> o = new LinkedHashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--")) {
+                throw new UsageException("unexpected argument '" + a + "'");
+            }
+            String key = a.substring(2);
+            String value;
+            int eq = key.indexOf('=');
+            if (eq >= 0) {
+                value = key.substring(eq + 1);
+                key = key.substring(0, eq);
+            } else {
+                if (i + 1 >= args.length) {
+                    throw new UsageException("option --" + key + " needs a value");
+                }
+                value = args[++i];
+            }
+            if (!List.of("host", "port", "redis-url", "queue", "workers", "max-body-bytes", "max-diff-tokens",
+                    "http-server").contains(key)) {
+                throw new UsageException("unknown option --" + key);
+            }
+            o.put(key, value);
+        }
+        int port = positive(o, "port", 0);
+        boolean listens = List.of("http", "zmq", "grpc").contains(transport);
+        if (listens && (port < 1 || port > 65535)) {
+            throw new UsageException(transport + " needs --port between 1 and 65535, e.g. --port 8080");
+        }
+        if (transport.equals("redis")) {
+            if (!o.containsKey("redis-url")) {
+                throw new UsageException("redis needs --redis-url, e.g. --redis-url redis://127.0.0.1:6379/0");
+            }
+            if (!o.containsKey("queue")) {
+                throw new UsageException("redis needs --queue, e.g. --queue bench:java");
+            }
+        }
+        String httpServer = o.getOrDefault("http-server", "netty");
+        if (!HTTP_SERVERS.contains(httpServer)) {
+            throw new UsageException("unknown --http-server '" + httpServer + "'; choose one of "
+                    + String.join(", ", HTTP_SERVERS));
+        }
+        return new Options(transport, o.getOrDefault("host", "127.0.0.1"), port, o.get("redis-url"), o.get("queue"),
+                positive(o, "workers", DEFAULT_WORKERS.get(transport)),
+                positive(o, "max-body-bytes", Settings.MAX_BODY_BYTES),
+                positive(o, "max-diff-tokens", Settings.MAX_DIFF_TOKENS), httpServer);
+    }
+
+    private static int positive(Map<String, String> o, String key, int dflt) throws UsageException {
+        String v = o.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // fall through to the usage error
+        }
+        throw new UsageException("--" + key + " expects a positive integer, got '" + v + "'");
+    }
+
+    public static void main(String[] args) throws Exception {
+        Options opt;
+        Settings settings;
+        try {
+            opt = parse(args);
+            settings = Settings.fromEnv(System.getenv(), opt.maxBodyBytes(), opt.maxDiffTokens());
+        } catch (UsageException | IllegalArgumentException e) {
+            System.err.println("error: " + e.getMessage());
+            System.err.println(USAGE);
+            System.exit(2);
+            return;
+        }
+        Service service = new Service(settings);
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("transport", opt.transport());
+        config.put("pid", ProcessHandle.current().pid());
+        config.put("runtime", Service.runtimeVersion());
+        config.put("jvm_args", String.join(" ", ManagementFactory.getRuntimeMXBean().getInputArguments()));
+        config.put("processors", Runtime.getRuntime().availableProcessors());
+        config.put("max_heap_mb", Runtime.getRuntime().maxMemory() >> 20);
+        config.put("workers", opt.workers());
+        config.put("max_body_bytes", settings.maxBodyBytes());
+        config.put("max_diff_tokens", settings.maxDiffTokens());
+        config.put("test_hooks", settings.testHooks());
+        config.put("extra_work_us", settings.extraWorkUs());
+        if (opt.transport().equals("redis")) {
+            config.put("redis_url", opt.redisUrl());
+            config.put("queue", opt.queue());
+        } else {
+            config.put("host", opt.host());
+            config.put("port", opt.port());
+        }
+        if (opt.transport().equals("http")) {
+            config.put("http_server", opt.httpServer());
+        }
+        LOG.info("starting: " + config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
+                .collect(Collectors.joining(" ")));
+
+        CountDownLatch stop = new CountDownLatch(1);
+        for (String sig : List.of("TERM", "INT")) {
+            sun.misc.Signal.handle(new sun.misc.Signal(sig), s -> stop.countDown());
+        }
+        AutoCloseable transport;
+        try {
+            transport = start(opt, service);
+        } catch (Exception e) {
+            System.err.println("error: cannot start " + opt.transport() + ": " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        stop.await();
+        LOG.info("signal received, stopping");
+        transport.close();
+        LOG.info("stopped: transport=" + opt.transport());
+        System.exit(0);
+    }
+
+    static AutoCloseable start(Options opt, Service service) throws Exception {
+        switch (opt.transport()) {
+            case "http": {
+                HttpRoutes routes = new HttpRoutes(service);
+                return switch (opt.httpServer()) {
+                    case "jdk" -> new JdkHttpServer(routes, opt.host(), opt.port(), opt.workers());
+                    case "undertow" -> new UndertowHttpServer(routes, opt.host(), opt.port(), opt.workers());
+                    default -> new NettyHttpServer(routes, opt.host(), opt.port(), opt.workers());
+                };
+            }
+            case "zmq":
+                return new ZmqServer(service, opt.host(), opt.port(), opt.workers());
+            case "redis":
+                return new RedisQueueServer(service, opt.redisUrl(), opt.queue(), opt.workers());
+            case "grpc":
+                return new GrpcServer(service, opt.host(), opt.port(), opt.workers());
+            default:
+                throw new IllegalArgumentException(opt.transport());
+        }
+    }
+}

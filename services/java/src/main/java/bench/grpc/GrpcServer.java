@@ -1,0 +1,160 @@
+package bench.grpc;
+
+import bench.core.BenchException;
+import bench.core.ErrorCode;
+import bench.core.Service;
+import bench.core.SequenceMatcher;
+import bench.v1.BenchGrpc;
+import bench.v1.Blob;
+import bench.v1.DiffReply;
+import bench.v1.DiffRequest;
+import bench.v1.Opcode;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.grpc.MethodDescriptor;
+import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ServerCalls;
+import io.grpc.stub.StreamObserver;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * The gRPC transport: {@code bench.v1.Bench} from contract/bench.proto on grpc-java's shaded
+ * Netty server; messages up to 16 MiB + 64 KiB each way.
+ *
+ * <p>{@code Diff} is registered with a raw-bytes request marshaller and parses the
+ * {@code DiffRequest} itself, so that a string field that is not valid UTF-8 (which protobuf-java
+ * refuses while parsing) is answered {@code INVALID_ARGUMENT} rather than grpc-java's generic
+ * {@code INTERNAL} for unparseable messages. Contract errors map to statuses per CONTRACT.md.
+ */
+public final class GrpcServer implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(GrpcServer.class.getName());
+    public static final int MESSAGE_SLACK = 64 * 1024;
+
+    private final Server server;
+    private final ExecutorService pool;
+
+    public GrpcServer(Service service, String host, int port, int workers) throws IOException {
+        int maxMessage = service.settings().maxBodyBytes() + MESSAGE_SLACK;
+        pool = Executors.newFixedThreadPool(workers, r -> {
+            Thread t = new Thread(r, "grpc-worker");
+            t.setDaemon(true);
+            return t;
+        });
+        server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+                .maxInboundMessageSize(maxMessage)
+                .executor(pool)
+                .addService(definition(service))
+                .build()
+                .start();
+        LOG.info("grpc listening on " + host + ":" + server.getPort() + " (" + workers + " worker(s), max message "
+                + maxMessage + " bytes)");
+    }
+
+    /** The service definition: Echo with the generated marshallers, Diff with a bytes request. */
+    public static ServerServiceDefinition definition(Service service) {
+        MethodDescriptor<byte[], DiffReply> diffMethod = BenchGrpc.getDiffMethod().toBuilder(
+                new BytesMarshaller(), BenchGrpc.getDiffMethod().getResponseMarshaller()).build();
+        return ServerServiceDefinition.builder(BenchGrpc.SERVICE_NAME)
+                .addMethod(BenchGrpc.getEchoMethod(), ServerCalls.asyncUnaryCall(
+                        (Blob req, StreamObserver<Blob> out) -> echo(service, req, out)))
+                .addMethod(diffMethod, ServerCalls.asyncUnaryCall(
+                        (byte[] req, StreamObserver<DiffReply> out) -> diff(service, req, out)))
+                .build();
+    }
+
+    private static void echo(Service service, Blob req, StreamObserver<Blob> out) {
+        try {
+            service.checkSize(req.getData().size());
+            service.echoWork();
+            out.onNext(req);
+            out.onCompleted();
+        } catch (BenchException e) {
+            out.onError(status(e));
+        } catch (RuntimeException | StackOverflowError e) {
+            Service.internal("echo", e);
+            out.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+        }
+    }
+
+    private static void diff(Service service, byte[] raw, StreamObserver<DiffReply> out) {
+        try {
+            service.checkSize(raw.length);
+            DiffRequest req;
+            try {
+                req = DiffRequest.parseFrom(raw);
+            } catch (InvalidProtocolBufferException e) {
+                throw new BenchException(ErrorCode.BAD_REQUEST, "DiffRequest cannot be parsed: " + e.getMessage(), e);
+            }
+            List<SequenceMatcher.Opcode> ops = service.diffTokens(req.getAList(), req.getBList());
+            DiffReply.Builder reply = DiffReply.newBuilder();
+            for (SequenceMatcher.Opcode o : ops) {
+                reply.addOpcodes(Opcode.newBuilder().setTag(o.tag()).setI1(o.i1()).setI2(o.i2())
+                        .setJ1(o.j1()).setJ2(o.j2()));
+            }
+            out.onNext(reply.build());
+            out.onCompleted();
+        } catch (BenchException e) {
+            out.onError(status(e));
+        } catch (RuntimeException | StackOverflowError e) {
+            Service.internal("diff", e);
+            out.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+        }
+    }
+
+    /** The gRPC status of a contract error, the message as description. */
+    public static io.grpc.StatusRuntimeException status(BenchException e) {
+        Status s = switch (e.code()) {
+            case BAD_REQUEST -> Status.INVALID_ARGUMENT;
+            case UNKNOWN_OP -> Status.UNIMPLEMENTED;
+            case TOO_LARGE -> Status.RESOURCE_EXHAUSTED;
+            case INTERNAL -> Status.INTERNAL;
+        };
+        return s.withDescription(e.getMessage()).asRuntimeException();
+    }
+
+    /** The raw bytes of a message. */
+    private static final class BytesMarshaller implements MethodDescriptor.Marshaller<byte[]> {
+        @Override
+        public InputStream stream(byte[] value) {
+            return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+            try (stream) {
+                return stream.readAllBytes();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    @Override
+    public void close() {
+        server.shutdown();
+        try {
+            if (!server.awaitTermination(2, TimeUnit.SECONDS)) {
+                server.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            server.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+        pool.shutdownNow();
+    }
+}

@@ -1,0 +1,86 @@
+package bench.http;
+
+import io.undertow.Undertow;
+import io.undertow.UndertowOptions;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.Headers;
+import io.undertow.util.HttpString;
+import java.io.ByteArrayOutputStream;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.logging.Logger;
+import org.xnio.Options;
+
+/** A candidate measured in README.md: Undertow (XNIO), ops run on the IO threads. */
+public final class UndertowHttpServer implements HttpTransport {
+    private static final Logger LOG = Logger.getLogger(UndertowHttpServer.class.getName());
+    private static final HttpString ALLOW = new HttpString("Allow");
+
+    private final Undertow server;
+
+    public UndertowHttpServer(HttpRoutes routes, String host, int port, int threads) {
+        server = Undertow.builder()
+                .addHttpListener(port, host)
+                .setIoThreads(threads)
+                .setWorkerThreads(threads)
+                .setSocketOption(Options.BACKLOG, 2048)
+                .setServerOption(UndertowOptions.ALWAYS_SET_DATE, false)
+                .setServerOption(UndertowOptions.MAX_ENTITY_SIZE, (long) routes.maxBodyBytes() + 1)
+                .setHandler(ex -> handle(routes, ex))
+                .build();
+        server.start();
+        LOG.info("undertow http listening on " + host + ":" + port() + " (" + threads + " io thread(s))");
+    }
+
+    private static void handle(HttpRoutes routes, HttpServerExchange ex) {
+        String method = ex.getRequestMethod().toString();
+        String path = ex.getRequestPath();
+        long length = ex.getRequestContentLength();
+        HttpRoutes.Route route = routes.route(method, path, length);
+        if (route == null) {
+            send(ex, routes.reject(method, path, length));
+            return;
+        }
+        if (length >= 0) {
+            ex.getRequestReceiver().receiveFullBytes(
+                    (e, body) -> send(e, routes.run(route, body)),
+                    (e, err) -> send(e, HttpRoutes.malformed(String.valueOf(err))));
+            return;
+        }
+        ByteArrayOutputStream acc = new ByteArrayOutputStream();
+        ex.getRequestReceiver().receivePartialBytes((e, chunk, last) -> {
+            acc.write(chunk, 0, chunk.length);
+            if (acc.size() > routes.maxBodyBytes()) {
+                send(e, routes.tooLarge(acc.size()));
+            } else if (last) {
+                send(e, routes.run(route, acc.toByteArray()));
+            }
+        }, (e, err) -> send(e, HttpRoutes.malformed(String.valueOf(err))));
+    }
+
+    private static void send(HttpServerExchange ex, HttpRoutes.Response r) {
+        if (ex.isResponseStarted()) {
+            return;
+        }
+        ex.setStatusCode(r.status());
+        ex.getResponseHeaders().put(Headers.CONTENT_TYPE, r.contentType());
+        ex.getResponseHeaders().put(Headers.CONTENT_LENGTH, r.body().length);
+        if (r.allow() != null) {
+            ex.getResponseHeaders().put(ALLOW, r.allow());
+        }
+        if (r.close()) {
+            ex.setPersistent(false);
+        }
+        ex.getResponseSender().send(ByteBuffer.wrap(r.body()));
+    }
+
+    @Override
+    public int port() {
+        return ((InetSocketAddress) server.getListenerInfo().get(0).getAddress()).getPort();
+    }
+
+    @Override
+    public void close() {
+        server.stop();
+    }
+}
