@@ -1,0 +1,37 @@
+"""Shared fixtures: a real redis-server and a supervisor for real service processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.services import Service, discover
+from harness.supervisor import RedisServer, Supervisor, start_redis
+
+
+@pytest.fixture(scope="session")
+def python_service() -> Service:
+    """The Python service's manifest (the reference implementation of the contract)."""
+    return discover()["python"]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server on a free port, stopped at the end of the session."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
+    """A supervisor whose every process is stopped when the test ends."""
+    sup = Supervisor(tmp_path / "logs", extra_env={"BENCH_TEST_HOOKS": "1"})
+    try:
+        yield sup
+    finally:
+        sup.close()

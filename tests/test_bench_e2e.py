@@ -1,0 +1,75 @@
+"""End to end: a tiny scenario through Locust, into results and a report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import REPO
+from harness.runner import SCHEMA_VERSION
+from harness.stats import decode
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--scenario",
+                           str(REPO / "tests" / "scenarios" / "tiny.toml"), "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"report: {out / 'index.html'}" in proc.stdout
+    return out
+
+
+def test_results_schema(run_dir: Path) -> None:
+    doc = json.loads((run_dir / "cells.json").read_text())
+    assert doc["schema"] == SCHEMA_VERSION
+    cells = doc["cells"]
+    assert {(c["transport"], c["payload"]) for c in cells} == {
+        ("http", "echo-64B"), ("http", "diff-200"), ("zmq", "echo-64B"), ("zmq", "diff-200")}
+    for c in cells:
+        assert c["status"] == "ok", c
+        assert c["requests"] > 50 and c["errors"] == 0 and c["wrong"] == 0
+        assert c["cpu"]["service_s"] > 0 and c["cpu"]["service_us_per_req"] > 0
+        hist = decode((run_dir / c["histogram_file"]).read_text())
+        assert hist.get_total_count() == c["requests"]
+
+
+def test_echo_latency_is_plausible_microseconds(run_dir: Path) -> None:
+    cells = json.loads((run_dir / "cells.json").read_text())["cells"]
+    for c in cells:
+        if c["payload"] == "echo-64B":
+            p50 = c["latency_us"]["p50"]
+            # A loopback round trip: more than a few µs, far less than Locust's 1 ms resolution would suggest.
+            assert 5 < p50 < 50_000, c["latency_us"]
+            assert c["latency_us"]["p50"] != round(p50 / 1000) * 1000
+
+
+def test_meta_records_provenance(run_dir: Path) -> None:
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["git"]["commit"]
+    assert meta["machine"]["cores"] >= 1
+    assert meta["placement"] == {"loadgen": "0", "services": "1", "redis": "1"}
+    assert "python" in meta["services"] and meta["services"]["python"]["runtime"].startswith("CPython")
+    assert meta["python"]["libraries"]["locust"] != "not installed"
+
+
+def test_report_and_csv(run_dir: Path) -> None:
+    page = (run_dir / "index.html").read_text()
+    assert page.count("data:image/png;base64,") >= 8
+    assert "<table class='summary'>" in page
+    lines = (run_dir / "cells.csv").read_text().splitlines()
+    assert lines[0].startswith("service,language,transport,payload")
+    assert len(lines) == 5
+
+
+def test_results_are_never_overwritten(run_dir: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--scenario",
+                           str(REPO / "tests" / "scenarios" / "tiny.toml"), "--out", str(run_dir)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "never overwritten" in proc.stderr

@@ -1,0 +1,82 @@
+"""Manifest parsing and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ManifestError
+from harness.services import TRANSPORTS, discover, fill, load_manifest, select
+
+GOOD = """
+name = "demo"
+language = "Demo"
+build = ["make"]
+warmup_s = 3
+[transports.http]
+command = "./demo http --host {host} --port {port}"
+[transports.redis]
+command = "./demo redis --redis-url {redis_url} --queue {queue}"
+[unsupported]
+grpc = "no HTTP/2 stack"
+"""
+
+
+def write(tmp_path: Path, text: str, folder: str = "demo") -> Path:
+    path = tmp_path / "services" / folder / "service.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_good_manifest(tmp_path: Path) -> None:
+    svc = load_manifest(write(tmp_path, GOOD))
+    assert svc.name == "demo" and svc.language == "Demo"
+    assert svc.transports == ["http", "redis"]
+    assert svc.build == ["make"] and svc.warmup_s == 3.0
+    assert svc.gap("grpc") == "no HTTP/2 stack"
+    assert svc.gap("zmq") == "not listed in the manifest"
+    assert svc.gap("http") is None
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD.replace('name = "demo"', 'name = "other"'), "must equal the folder name"),
+    (GOOD.replace('language = "Demo"\n', ""), "'language' is required"),
+    (GOOD.replace("[transports.redis]", "[transports.carrier-pigeon]"), "unknown transport 'carrier-pigeon'"),
+    (GOOD.replace("{queue}", "{queue_name}"), "uses {queue_name}"),
+    (GOOD.replace('grpc = "no HTTP/2 stack"', 'http = "why"'), "both served and listed"),
+    (GOOD.replace('build = ["make"]', 'build = "make"'), "'build' must be a list of strings"),
+    ("colour = 'blue'\n" + GOOD, "unknown keys ['colour']"),
+    ("name = [", "not valid TOML"),
+    ('name = "demo"\nlanguage = "Demo"\n', "no [transports.<name>] table"),
+])
+def test_bad_manifests_say_what_to_fix(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ManifestError) as e:
+        load_manifest(write(tmp_path, text))
+    assert message in str(e.value)
+
+
+def test_fill_leaves_other_braces_alone() -> None:
+    cmd = "erl -eval '{ok, _} = application:ensure_all_started(bench)' -port {port} {host}"
+    assert fill(cmd, {"port": "1234", "host": "127.0.0.1"}) == (
+        "erl -eval '{ok, _} = application:ensure_all_started(bench)' -port 1234 127.0.0.1")
+
+
+def test_discover_and_select(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    write(tmp_path, GOOD.replace('name = "demo"', 'name = "second"'), folder="second")
+    found = discover(tmp_path)
+    assert list(found) == ["demo", "second"]
+    assert [s.name for s in select(["second"], tmp_path)] == ["second"]
+    with pytest.raises(ManifestError, match="unknown service.*available: demo, second"):
+        select(["nope"], tmp_path)
+
+
+def test_repository_manifests_are_valid() -> None:
+    found = discover()
+    assert "python" in found
+    for svc in found.values():
+        for t in TRANSPORTS:
+            # Every transport is either served or a gap with a reason: never hidden.
+            assert (t in svc.commands) != (svc.gap(t) is not None)
