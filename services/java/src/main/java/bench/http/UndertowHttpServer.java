@@ -25,7 +25,6 @@ public final class UndertowHttpServer implements HttpTransport {
                 .setWorkerThreads(threads)
                 .setSocketOption(Options.BACKLOG, 2048)
                 .setServerOption(UndertowOptions.ALWAYS_SET_DATE, false)
-                .setServerOption(UndertowOptions.MAX_ENTITY_SIZE, (long) routes.maxBodyBytes() + 1)
                 .setHandler(ex -> handle(routes, ex))
                 .build();
         server.start();

@@ -1,0 +1,84 @@
+package bench.grpc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import bench.Ports;
+import bench.core.Service;
+import bench.core.Settings;
+import bench.v1.BenchGrpc;
+import bench.v1.Blob;
+import bench.v1.DiffReply;
+import bench.v1.DiffRequest;
+import com.google.protobuf.ByteString;
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCalls;
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** The gRPC server on a real port with a grpc-java client. */
+class GrpcServerTest {
+    @Test
+    void echoDiffAndErrorStatuses() throws Exception {
+        Service service = new Service(Settings.defaults().withTestHooks(true));
+        try (GrpcServer server = new GrpcServer(service, "127.0.0.1", Ports.free(), 2)) {
+            ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
+                    .maxInboundMessageSize(32 << 20).build();
+            try {
+                BenchGrpc.BenchBlockingStub stub = BenchGrpc.newBlockingStub(ch).withDeadlineAfter(30, TimeUnit.SECONDS);
+                ByteString data = ByteString.copyFrom(new byte[] {0, 1, 2, (byte) 255});
+                assertEquals(data, stub.echo(Blob.newBuilder().setData(data).build()).getData());
+
+                DiffReply reply = stub.diff(DiffRequest.newBuilder().addAllA(List.of("a", "b", "d"))
+                        .addAllB(List.of("a", "b", "c", "d")).build());
+                assertEquals(3, reply.getOpcodesCount());
+                assertEquals("insert", reply.getOpcodes(1).getTag());
+                assertEquals(2, reply.getOpcodes(1).getI1());
+                assertEquals(3, reply.getOpcodes(1).getJ2());
+
+                StatusRuntimeException big = assertThrows(StatusRuntimeException.class, () -> stub.echo(
+                        Blob.newBuilder().setData(ByteString.copyFrom(new byte[Settings.MAX_BODY_BYTES + 1])).build()));
+                assertEquals(Status.Code.RESOURCE_EXHAUSTED, big.getStatus().getCode());
+
+                StatusRuntimeException fault = assertThrows(StatusRuntimeException.class, () -> stub.diff(
+                        DiffRequest.newBuilder().addA(Service.FAULT_TOKEN).build()));
+                assertEquals(Status.Code.INTERNAL, fault.getStatus().getCode());
+
+                StatusRuntimeException tokens = assertThrows(StatusRuntimeException.class, () -> stub.diff(
+                        DiffRequest.newBuilder().addAllA(java.util.Collections.nCopies(100_001, "x")).build()));
+                assertEquals(Status.Code.RESOURCE_EXHAUSTED, tokens.getStatus().getCode());
+
+                // field 1 (a), wire type 2, length 1, byte 0xff: not UTF-8
+                MethodDescriptor<byte[], DiffReply> raw = BenchGrpc.getDiffMethod().toBuilder(
+                        new MethodDescriptor.Marshaller<byte[]>() {
+                            @Override
+                            public InputStream stream(byte[] value) {
+                                return new ByteArrayInputStream(value);
+                            }
+
+                            @Override
+                            public byte[] parse(InputStream stream) {
+                                throw new UnsupportedOperationException();
+                            }
+                        }, BenchGrpc.getDiffMethod().getResponseMarshaller()).build();
+                StatusRuntimeException badUtf8 = assertThrows(StatusRuntimeException.class, () ->
+                        ClientCalls.blockingUnaryCall(ch, raw, CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS),
+                                new byte[] {0x0a, 0x01, (byte) 0xff}));
+                assertEquals(Status.Code.INVALID_ARGUMENT, badUtf8.getStatus().getCode());
+
+                // still serving
+                assertEquals(data, stub.echo(Blob.newBuilder().setData(data).build()).getData());
+            } finally {
+                ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+}

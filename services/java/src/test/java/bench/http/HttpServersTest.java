@@ -1,0 +1,191 @@
+package bench.http;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import bench.Ports;
+import bench.Vectors;
+import bench.core.Service;
+import bench.core.Settings;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Every HTTP server on a real port, spoken to over raw keep-alive sockets. */
+class HttpServersTest {
+    record Res(int status, Map<String, String> headers, byte[] body) {
+        JsonNode json() {
+            return Vectors.tree(body);
+        }
+    }
+
+    /** A minimal HTTP/1.1 client on one socket (keep-alive). */
+    static final class Conn implements AutoCloseable {
+        final Socket socket;
+        final InputStream in;
+        final OutputStream out;
+
+        Conn(int port) throws IOException {
+            socket = new Socket(InetAddress.getLoopbackAddress(), port);
+            socket.setSoTimeout(10_000);
+            in = new BufferedInputStream(socket.getInputStream());
+            out = socket.getOutputStream();
+        }
+
+        void sendHead(String method, String path, String extraHeaders) throws IOException {
+            out.write((method + " " + path + " HTTP/1.1\r\nHost: test\r\n" + extraHeaders + "\r\n")
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            out.flush();
+        }
+
+        Res request(String method, String path, byte[] body) throws IOException {
+            sendHead(method, path, body == null ? "" : "Content-Length: " + body.length + "\r\n");
+            if (body != null) {
+                out.write(body);
+                out.flush();
+            }
+            return read();
+        }
+
+        Res read() throws IOException {
+            String status = line();
+            int code = Integer.parseInt(status.split(" ")[1]);
+            Map<String, String> headers = new LinkedHashMap<>();
+            String l;
+            while (!(l = line()).isEmpty()) {
+                int c = l.indexOf(':');
+                headers.put(l.substring(0, c).toLowerCase(), l.substring(c + 1).strip());
+            }
+            int n = Integer.parseInt(headers.getOrDefault("content-length", "0"));
+            byte[] body = in.readNBytes(n);
+            assertEquals(n, body.length, "short body");
+            return new Res(code, headers, body);
+        }
+
+        private String line() throws IOException {
+            ByteArrayOutputStream b = new ByteArrayOutputStream();
+            int c;
+            while ((c = in.read()) != '\n') {
+                if (c < 0) {
+                    throw new IOException("connection closed");
+                }
+                if (c != '\r') {
+                    b.write(c);
+                }
+            }
+            return b.toString(StandardCharsets.ISO_8859_1);
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
+        }
+    }
+
+    static HttpTransport start(String server, Service service) throws Exception {
+        HttpRoutes routes = new HttpRoutes(service);
+        int port = Ports.free();
+        return switch (server) {
+            case "jdk" -> new JdkHttpServer(routes, "127.0.0.1", port, 2);
+            case "undertow" -> new UndertowHttpServer(routes, "127.0.0.1", port, 2);
+            default -> new NettyHttpServer(routes, "127.0.0.1", port, 2);
+        };
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"netty", "undertow", "jdk"})
+    void servesTheContractOnOneKeepAliveConnection(String server) throws Exception {
+        Service service = new Service(Settings.defaults().withTestHooks(true));
+        try (HttpTransport t = start(server, service); Conn c = new Conn(t.port())) {
+            Res health = c.request("GET", "/health", null);
+            assertEquals(200, health.status());
+            assertEquals("java", health.json().get("service").asText());
+
+            byte[] payload = new byte[64];
+            for (int i = 0; i < payload.length; i++) {
+                payload[i] = (byte) (i * 7);
+            }
+            Res echo = c.request("POST", "/echo", payload);
+            assertEquals(200, echo.status());
+            assertEquals("application/octet-stream", echo.headers().get("content-type"));
+            assertArrayEquals(payload, echo.body());
+
+            Res diff = c.request("POST", "/diff", "{\"a\":[\"x\",\"y\"],\"b\":[\"y\"]}".getBytes(StandardCharsets.UTF_8));
+            assertEquals(200, diff.status());
+            assertEquals("application/json", diff.headers().get("content-type"));
+            assertEquals("[[\"delete\",0,1,0,0],[\"equal\",1,2,0,1]]", diff.json().get("opcodes").toString());
+
+            Res notFound = c.request("POST", "/nope", "x".getBytes(StandardCharsets.UTF_8));
+            assertEquals(404, notFound.status());
+            assertEquals("unknown_op", notFound.json().get("error").asText());
+            assertEquals("application/json", notFound.headers().get("content-type"));
+
+            Res wrongMethod = c.request("GET", "/echo", null);
+            assertEquals(405, wrongMethod.status());
+            assertEquals("POST", wrongMethod.headers().get("allow"));
+            assertEquals("bad_request", wrongMethod.json().get("error").asText());
+
+            Res bad = c.request("POST", "/diff", "{\"a\":[\"\\ud800\"],\"b\":[]}".getBytes(StandardCharsets.UTF_8));
+            assertEquals(400, bad.status());
+            assertEquals("bad_request", bad.json().get("error").asText());
+
+            Res fault = c.request("POST", "/diff", "{\"a\":[\"__bench_fault__:internal\"],\"b\":[]}"
+                    .getBytes(StandardCharsets.UTF_8));
+            assertEquals(500, fault.status());
+            assertEquals("internal", fault.json().get("error").asText());
+
+            // after every error the same connection still serves
+            assertArrayEquals(payload, c.request("POST", "/echo", payload).body());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"netty", "undertow", "jdk"})
+    void announcedOversizedBodyIs413BeforeTheBodyIsSent(String server) throws Exception {
+        try (HttpTransport t = start(server, new Service(Settings.defaults())); Conn c = new Conn(t.port())) {
+            c.sendHead("POST", "/echo", "Content-Length: " + (Settings.MAX_BODY_BYTES + 1) + "\r\n");
+            Res r = c.read();
+            assertEquals(413, r.status());
+            assertEquals("too_large", r.json().get("error").asText());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"netty", "undertow", "jdk"})
+    void chunkedBodyOverTheLimitIs413(String server) throws Exception {
+        Service small = new Service(new Settings(100, 1000, false, 0));
+        try (HttpTransport t = start(server, small); Conn c = new Conn(t.port())) {
+            c.sendHead("POST", "/echo", "Transfer-Encoding: chunked\r\n");
+            byte[] chunk = new byte[80];
+            for (int i = 0; i < 2; i++) {
+                c.out.write(("50\r\n").getBytes(StandardCharsets.US_ASCII));
+                c.out.write(chunk);
+                c.out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+            }
+            c.out.write("0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            c.out.flush();
+            Res r = c.read();
+            assertEquals(413, r.status());
+            assertTrue(new String(r.body(), StandardCharsets.UTF_8).contains("too_large"));
+        }
+        try (HttpTransport t = start(server, small); Conn c = new Conn(t.port())) {
+            c.sendHead("POST", "/echo", "Transfer-Encoding: chunked\r\n");
+            c.out.write("5\r\nhello\r\n0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            c.out.flush();
+            Res r = c.read();
+            assertEquals(200, r.status());
+            assertEquals("hello", new String(r.body(), StandardCharsets.US_ASCII));
+        }
+    }
+}
