@@ -1,8 +1,9 @@
 """The reliable Redis list queue transport (CONTRACT.md "redis").
 
 Each worker thread has its own connection and loops: `BLMOVE queue processing RIGHT LEFT`
-(1 s timeout so SIGTERM is honoured), compute, then one `MULTI`: `LPUSH reply_key "<status>
-<id>\\n<body>"`, `EXPIRE reply_key 60`, `LREM processing 1 msg`. A message whose header cannot
+(1 s timeout so SIGTERM is honoured), compute, then in one pipeline: `LPUSH reply_key
+"<status> <id>\\n<body>"`, `EXPIRE reply_key 60`, `LREM processing 1 msg` (and the next
+`BLMOVE`). A message whose header cannot
 be parsed is moved to `<queue>:dead` the same way. At start, everything left in
 `<queue>:processing` is moved back to the right end of the queue.
 """
@@ -61,12 +62,16 @@ def recover(conn: redis.Redis, queue: str) -> int:
 
 
 class Worker(threading.Thread):
-    """One worker thread with its own connection serving the queue until `stop` is set."""
+    """One worker thread with its own connection serving the queue until `stop` is set.
+
+    Each round trip sends the previous message's reply commands (`LPUSH`, `EXPIRE`, `LREM`)
+    and the next `BLMOVE` in one pipelined write, so a message costs one round trip.
+    """
 
     def __init__(self, service: Service, url: str, queue: str, stop: threading.Event, index: int) -> None:
         super().__init__(name=f"redis-worker-{index}", daemon=True)
         self.service = service
-        self.conn = redis.Redis.from_url(url, socket_keepalive=True)
+        self.pool = redis.ConnectionPool.from_url(url, socket_keepalive=True)
         self.queue = queue
         self.processing = f"{queue}:processing"
         self.dead = f"{queue}:dead"
@@ -81,27 +86,41 @@ class Worker(threading.Thread):
             self.failure = e
             self.stop.set()
         finally:
-            self.conn.close()
+            self.pool.disconnect()
+
+    def _replies(self, msg: bytes) -> list[tuple[Any, ...]]:
+        """The commands that answer `msg` (or dead-letter it) and take it off processing."""
+        header = parse_header(msg)
+        if header is None:
+            commands: list[tuple[Any, ...]] = [("LPUSH", self.dead, msg)]
+        else:
+            code, body = self.service.handle(header.op, msg[header.body_start:])
+            status = b"ok " if code is None else b"error "
+            commands = [("LPUSH", header.reply_key, status + header.request_id + b"\n" + body),
+                        ("EXPIRE", header.reply_key, REPLY_TTL_S)]
+        commands.append(("LREM", self.processing, 1, msg))
+        return commands
 
     def _loop(self) -> None:
-        conn, queue, processing, stop = self.conn, self.queue, self.processing, self.stop
-        handle = self.service.handle
+        connection = self.pool.get_connection()
+        blmove = ("BLMOVE", self.queue, self.processing, "RIGHT", "LEFT", BLOCK_TIMEOUT_S)
+        pending: list[tuple[Any, ...]] = []
+        stop = self.stop
         while not stop.is_set():
-            msg = conn.blmove(queue, processing, BLOCK_TIMEOUT_S, "RIGHT", "LEFT")
-            if msg is None:
-                continue
-            assert isinstance(msg, bytes)  # decode_responses is off
-            header = parse_header(msg)
-            pipe = conn.pipeline(transaction=True)
-            if header is None:
-                pipe.lpush(self.dead, msg)
-            else:
-                code, body = handle(header.op, msg[header.body_start:])
-                status = b"ok " if code is None else b"error "
-                pipe.lpush(header.reply_key, status + header.request_id + b"\n" + body)
-                pipe.expire(header.reply_key, REPLY_TTL_S)
-            pipe.lrem(processing, 1, msg)  # type: ignore[arg-type]
-            pipe.execute()
+            connection.send_packed_command(connection.pack_commands([*pending, blmove]))
+            self._read_replies(connection, len(pending))
+            msg = connection.read_response()
+            pending = [] if msg is None else self._replies(msg)
+        if pending:  # answer the last message before leaving
+            connection.send_packed_command(connection.pack_commands(pending))
+            self._read_replies(connection, len(pending))
+
+    def _read_replies(self, connection: Any, count: int) -> None:
+        for _ in range(count):
+            try:
+                connection.read_response()
+            except redis.ResponseError as e:  # e.g. a reply key of the wrong type: the client's bug
+                log.warning("%s: redis refused a reply command: %s", self.name, e)
 
 
 def serve(service: Service, url: str, queue: str, workers: int) -> None:
