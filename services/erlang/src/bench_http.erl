@@ -10,6 +10,8 @@
                   acceptors := pos_integer()}.
 
 -define(JSON, {"Content-Type", "application/json"}).
+-define(DRAIN_MAX, 64 * 1024 * 1024).
+-define(DRAIN_TIMEOUT_MS, 2000).
 -define(OCTETS, {"Content-Type", "application/octet-stream"}).
 
 %% @doc Starts the mochiweb listener.
@@ -26,11 +28,17 @@ handle(Req) ->
     Path = path(mochiweb_request:get(raw_path, Req)),
     try route(Method, Path, Req)
     catch
+        %% mochiweb's own way to end a connection (the client went away, or close/1).
+        exit:normal ->
+            exit(normal);
+        %% A chunked body over the limit, found while reading it.
         exit:{body_too_large, _} ->
-            reply_error(Req, too_large, <<"body is over the size limit">>, close);
+            reply_error(Req, too_large, <<"body is over the size limit">>, close),
+            close(Req);
         Class:Reason:Stack ->
             logger:error("http ~0p ~s failed: ~0p:~0p ~0p", [Method, Path, Class, Reason, Stack]),
-            reply_error(Req, internal, <<"internal error">>, close)
+            reply_error(Req, internal, <<"internal error">>, close),
+            close(Req)
     end.
 
 path(RawPath) ->
@@ -51,9 +59,14 @@ op(Op, Req) ->
     Max = maps:get(max_body_bytes, bench_ops:settings()),
     case content_length(Req) of
         {ok, Length} when Length > Max ->
-            %% Answered before reading the body; the connection is closed after.
-            reply_error(Req, too_large, iolist_to_binary(io_lib:format(
-                    "Content-Length ~b is over the limit of ~b bytes", [Length, Max])), close);
+            %% Answered before reading the body; the connection is closed after. A body
+            %% of modest size is read and dropped first, so that closing with unread data
+            %% does not reset the connection before the client has read the answer.
+            Response = reply_error(Req, too_large, iolist_to_binary(io_lib:format(
+                    "Content-Length ~b is over the limit of ~b bytes", [Length, Max])), close),
+            Length =< ?DRAIN_MAX andalso drain(Req, Length),
+            close(Req),
+            Response;
         {ok, _} ->
             Body = case mochiweb_request:recv_body(Max, Req) of
                        undefined -> <<>>;
@@ -68,7 +81,19 @@ op(Op, Req) ->
                     reply_error(Req, Code, Message, keep)
             end;
         error ->
-            reply_error(Req, bad_request, <<"malformed Content-Length">>, close)
+            reply_error(Req, bad_request, <<"malformed Content-Length">>, close),
+            close(Req)
+    end.
+
+drain(_Req, 0) ->
+    true;
+drain(Req, Left) ->
+    Chunk = min(Left, 1 bsl 20),
+    try mochiweb_request:recv(Chunk, ?DRAIN_TIMEOUT_MS, Req) of
+        _ -> drain(Req, Left - Chunk)
+    catch
+        %% mochiweb exits when the client stops sending or goes away: done either way.
+        exit:_ -> true
     end.
 
 content_length(Req) ->
@@ -87,12 +112,17 @@ not_allowed(Allow, Req) ->
                                                                Allow])),
     mochiweb_request:respond({405, [?JSON, {"Allow", Allow}], Body}, Req).
 
-reply_error(Req, Code, Message, Connection) ->
-    Headers = case Connection of
-                  close -> [?JSON, {"Connection", "close"}];
-                  keep -> [?JSON]
-              end,
-    mochiweb_request:respond({status(Code), Headers, bench_ops:error_body(Code, Message)}, Req).
+reply_error(Req, Code, Message, keep) ->
+    mochiweb_request:respond({status(Code), [?JSON], bench_ops:error_body(Code, Message)}, Req);
+reply_error(Req, Code, Message, close) ->
+    mochiweb_request:respond({status(Code), [?JSON, {"Connection", "close"}],
+                              bench_ops:error_body(Code, Message)}, Req).
+
+%% Ends the connection after a response sent with `Connection: close' (mochiweb would
+%% keep it open once the body has been read): the way mochiweb_http closes one itself.
+close(Req) ->
+    mochiweb_socket:close(mochiweb_request:get(socket, Req)),
+    exit(normal).
 
 status(bad_request) -> 400;
 status(unknown_op) -> 404;

@@ -118,6 +118,22 @@ def test_http() -> None:
         status, headers, data = raw_http(
             port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
         check(status == 413 and json.loads(data)["error"] == "too_large", "http 413 by header")
+        # 413 by Content-Length, body sent anyway: answered, then the connection is closed
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 16777217\r\n\r\n")
+        s.sendall(b"L" * 16777217)
+        r = http.client.HTTPResponse(s)
+        r.begin()
+        check(r.status == 413 and json.loads(r.read())["error"] == "too_large", "413 drained")
+        check(s.recv(10) == b"", "connection closed after 413")
+        s.close()
+        # a chunked body over the limit: 413 as well
+        chunk = b"x" * (1 << 20)
+        chunked = b"".join(b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(17))
+        status, _, data = raw_http(
+            port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            chunked + b"0\r\n\r\n")
+        check(status == 413 and json.loads(data)["error"] == "too_large", "chunked 413")
         # chunked request bodies work too
         status, _, data = raw_http(
             port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
