@@ -31,8 +31,8 @@ public final class Main {
 
     private static final Logger LOG = Logger.getLogger("bench");
     private static final List<String> TRANSPORTS = List.of("http", "zmq", "redis", "grpc");
-    private static final Map<String, Integer> DEFAULT_WORKERS = Map.of("http", 2, "zmq", 1, "redis", 2, "grpc", 2);
-    private static final List<String> HTTP_SERVERS = List.of("netty", "undertow", "jdk");
+    private static final Map<String, Integer> DEFAULT_WORKERS = Map.of("http", 1, "zmq", 1, "redis", 2, "grpc", 2);
+    private static final List<String> HTTP_SERVERS = List.of("undertow", "netty", "jdk");
     static final String USAGE = String.join("\n",
             "usage: java -jar target/bench-service.jar <transport> [options]",
             "  transport            one of http, zmq, redis, grpc",
@@ -40,11 +40,11 @@ public final class Main {
             "  --port P             listen port (http, zmq, grpc); required for those",
             "  --redis-url U        redis URL (redis), e.g. redis://127.0.0.1:6379/0",
             "  --queue Q            queue key (redis), e.g. bench:java",
-            "  --workers N          threads serving requests; default http 2 (event loops), zmq 1,",
+            "  --workers N          threads serving requests; default http 1 (IO threads), zmq 1,",
             "                       redis 2, grpc 2",
             "  --max-body-bytes N   default " + Settings.MAX_BODY_BYTES,
             "  --max-diff-tokens N  default " + Settings.MAX_DIFF_TOKENS,
-            "  --http-server S      netty (default, see README.md), undertow, jdk",
+            "  --http-server S      undertow (default, see README.md), netty, jdk",
             "Environment: BENCH_TEST_HOOKS=1, BENCH_EXTRA_WORK_US=N (CONTRACT.md \"Test hooks\").");
 
     private Main() {
@@ -107,7 +107,7 @@ public final class Main {
                 throw new UsageException("redis needs --queue, e.g. --queue bench:java");
             }
         }
-        String httpServer = o.getOrDefault("http-server", "netty");
+        String httpServer = o.getOrDefault("http-server", "undertow");
         if (!HTTP_SERVERS.contains(httpServer)) {
             throw new UsageException("unknown --http-server '" + httpServer + "'; choose one of "
                     + String.join(", ", HTTP_SERVERS));
@@ -197,8 +197,8 @@ public final class Main {
                 HttpRoutes routes = new HttpRoutes(service);
                 return switch (opt.httpServer()) {
                     case "jdk" -> new JdkHttpServer(routes, opt.host(), opt.port(), opt.workers());
-                    case "undertow" -> new UndertowHttpServer(routes, opt.host(), opt.port(), opt.workers());
-                    default -> new NettyHttpServer(routes, opt.host(), opt.port(), opt.workers());
+                    case "netty" -> new NettyHttpServer(routes, opt.host(), opt.port(), opt.workers());
+                    default -> new UndertowHttpServer(routes, opt.host(), opt.port(), opt.workers());
                 };
             }
             case "zmq":

@@ -19,6 +19,9 @@ public final class JdkHttpServer implements HttpTransport {
     private final ExecutorService pool;
 
     public JdkHttpServer(HttpRoutes routes, String host, int port, int threads) throws IOException {
+        // without TCP_NODELAY, headers and body go out in two writes and Nagle + delayed ACK
+        // cost ~40 ms per request (measured: 176 requests/s)
+        System.setProperty("sun.net.httpserver.nodelay", "true");
         server = HttpServer.create(new InetSocketAddress(host, port), 2048);
         pool = Executors.newFixedThreadPool(threads);
         server.setExecutor(pool);

@@ -33,8 +33,8 @@ import java.net.InetSocketAddress;
 import java.util.logging.Logger;
 
 /**
- * The production HTTP server (chosen by measurement, README.md): Netty 4 with native epoll,
- * {@code threads} event loops, each running the ops inline. Keep-alive per HTTP/1.1 rules.
+ * A candidate measured in README.md: Netty 4 with native epoll, {@code threads} event loops,
+ * each running the ops inline. Keep-alive per HTTP/1.1 rules.
  */
 public final class NettyHttpServer implements HttpTransport {
     private static final Logger LOG = Logger.getLogger(NettyHttpServer.class.getName());
