@@ -88,3 +88,8 @@ def diff_inputs(rng: random.Random, tokens: int) -> tuple[list[str], list[str]]:
             b.append(f"new {rng.randint(0, 999)}")
         b.append(t)
     return a, b
+
+
+def user_class_name(service: str, transport: str, payload: str) -> str:
+    """The Locust User class name of a cell (a Python identifier)."""
+    return f"{service}_{transport}_{payload}".replace("-", "_").replace(".", "_")

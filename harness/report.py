@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from harness.noise import spread_warning, summarize_reps  # noqa: E402
 from harness.services import TRANSPORTS  # noqa: E402
 from harness.stats import b64, decode, merge, spectrum, summarize  # noqa: E402
 
@@ -52,29 +53,39 @@ def colour_map(services: list[str]) -> dict[str, str]:
 
 
 def aggregate(run: Path, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per service x transport x payload: repetitions merged (histograms) and medians (rates)."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    """One row per service x transport x payload x kind: repetitions merged (histograms) and medians (rates)."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for c in cells:
-        groups[(c["service"], c["transport"], c["payload"])].append(c)
+        groups[(c["service"], c["transport"], c["payload"], c.get("kind", "closed"))].append(c)
     rows = []
-    for (svc, t, p), reps in groups.items():
+    for (svc, t, p, kind), reps in groups.items():
         first = reps[0]
         row: dict[str, Any] = {"service": svc, "language": first.get("language", svc), "transport": t,
-                               "payload": p, "op": first.get("op", ""), "reps": len(reps)}
+                               "payload": p, "op": first.get("op", ""), "kind": kind, "reps": len(reps),
+                               "tokens": first.get("tokens"), "size": first.get("size")}
         measured = [c for c in reps if c["status"] in ("ok", "errors")]
         if not measured:
             row["status"] = first["status"]
             row["reason"] = first.get("reason", "")
             rows.append(row)
             continue
+        if kind == "sweep":
+            row.update(status=measured[0]["status"], steps=measured[0]["steps"], slo=measured[0]["slo"],
+                       max_sustainable_rps=measured[0]["max_sustainable_rps"],
+                       stopped_early=measured[0].get("stopped_early"))
+            rows.append(row)
+            continue
         hists = [decode((run / c["histogram_file"]).read_text()) for c in measured if c.get("histogram_file")]
         merged = merge(hists) if hists else None
+        unc = [run / c["histogram_uncorrected_file"] for c in measured if c.get("histogram_uncorrected_file")]
         row.update(
             status="errors" if any(c["status"] == "errors" for c in measured) else "ok",
             latency_us=summarize(merged) if merged else {},
+            latency_uncorrected_us=summarize(merge(decode(f.read_text()) for f in unc)) if unc else {},
             spectrum=spectrum(merged) if merged else [],
+            p50_reps=summarize_reps([c["latency_us"]["p50"] for c in measured]),
+            throughput_reps=summarize_reps([c["throughput_rps"] for c in measured]),
             throughput_rps=statistics.median(c["throughput_rps"] for c in measured),
-            throughput_spread=[min(c["throughput_rps"] for c in measured), max(c["throughput_rps"] for c in measured)],
             cpu_us_per_req=_median([c["cpu"]["service_us_per_req"] for c in measured]),
             cpu_plus_redis_us_per_req=_median([c["cpu"]["service_plus_redis_us_per_req"] for c in measured]),
             loadgen_util=max(c["cpu"]["loadgen_util"] for c in measured),
@@ -82,12 +93,26 @@ def aggregate(run: Path, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
             requests=sum(c["requests"] for c in measured),
             errors=sum(c["errors"] for c in measured), wrong=sum(c["wrong"] for c in measured),
             client_bound=any(c.get("client_bound") for c in measured),
+            client_bound_reason="; ".join(sorted({c.get("client_bound_reason", "") for c in measured
+                                                  if c.get("client_bound")})),
             error_samples=[s for c in measured for s in c.get("error_samples", [])][:3],
         )
+        if kind == "open":
+            row.update(offered_rps=measured[0].get("offered_rps"),
+                       late_wakeups=sum(c.get("late_wakeups", 0) for c in measured),
+                       queued=sum(c.get("queued", 0) for c in measured),
+                       dropped=sum(c.get("dropped", 0) for c in measured),
+                       issued=sum(c.get("issued", 0) for c in measured),
+                       wakeup_lag_us=measured[0].get("wakeup_lag_us", {}))
         rows.append(row)
     order = {t: i for i, t in enumerate(TRANSPORTS)}
-    rows.sort(key=lambda r: (r["payload"], order.get(r["transport"], 99), r["service"]))
+    rows.sort(key=lambda r: (order.get(r["transport"], 99), r["service"] != "floor", r["service"]))
     return rows
+
+
+def floors(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The floor row of each transport (the harness's client against the cheapest responder)."""
+    return {r["transport"]: r for r in rows if r["kind"] == "floor" and r.get("latency_us")}
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -102,65 +127,74 @@ def _png(fig: Figure) -> str:
     return b64(buf.getvalue())
 
 
-def _payloads(rows: list[dict[str, Any]]) -> list[str]:
-    seen: list[str] = []
-    for r in rows:
-        if r["payload"] not in seen:
-            seen.append(r["payload"])
-    return seen
+FLOOR_COLOUR = "#9a9a9a"
+
+
+def _colour(colours: dict[str, str], service: str) -> str:
+    return FLOOR_COLOUR if service == "floor" else colours.get(service, "#444444")
+
+
+def _bars_of(rows: list[dict[str, Any]], payload: str) -> list[dict[str, Any]]:
+    """Closed-loop rows of one payload with a latency, the floor of each transport first."""
+    return [r for r in rows if r["payload"] == payload and r["kind"] in ("closed", "floor") and r.get("latency_us")]
 
 
 def chart_percentiles(rows: list[dict[str, Any]], payload: str, colours: dict[str, str]) -> Figure | None:
-    """Grouped bars: p50, p90, p99, p99.9 per cell of one payload, log scale."""
-    data = [r for r in rows if r["payload"] == payload and r.get("latency_us")]
+    """Grouped bars: p50, p90, p99, p99.9 per cell of one payload, log scale; floors in grey."""
+    data = _bars_of(rows, payload)
     if not data:
         return None
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(data) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(data) + 2), 3.8))
     pcts = ["p50", "p90", "p99", "p99.9"]
     width = 0.2
     for i, r in enumerate(data):
         for k, p in enumerate(pcts):
-            ax.bar(i + (k - 1.5) * width, r["latency_us"][p], width, color=colours[r["service"]],
+            ax.bar(i + (k - 1.5) * width, r["latency_us"][p], width, color=_colour(colours, r["service"]),
                    alpha=1.0 - 0.2 * k, edgecolor="white")
     ax.set_xticks(range(len(data)), [f"{r['service']}\n{r['transport']}" for r in data], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("latency (µs, log scale)")
-    ax.set_title(f"{payload}: latency p50 / p90 / p99 / p99.9 (darkest = p50)")
+    ax.set_title(f"{payload}: latency p50 / p90 / p99 / p99.9 (darkest = p50; grey = the transport's floor)")
     ax.grid(axis="y", which="both", alpha=0.3)
     return fig
 
 
 def chart_bars(rows: list[dict[str, Any]], payload: str, key: str, label: str, colours: dict[str, str],
                log: bool = False) -> Figure | None:
-    """One bar per cell of one payload for a scalar `key`."""
-    data = [r for r in rows if r["payload"] == payload and r.get(key) is not None]
+    """One bar per cell of one payload for a scalar `key`; the transport's floor drawn as a dashed line."""
+    data = [r for r in _bars_of(rows, payload) if r.get(key) is not None]
     if not data:
         return None
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(data) + 2), 3.2))
-    values = [r[key] for r in data]
-    bars = ax.bar(range(len(data)), values, color=[colours[r["service"]] for r in data])
-    for b, r in zip(bars, data, strict=True):
+    fl = {r["transport"]: r for r in data if r["kind"] == "floor"}
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(data) + 2), 3.4))
+    bars = ax.bar(range(len(data)), [r[key] for r in data], color=[_colour(colours, r["service"]) for r in data])
+    for i, (b, r) in enumerate(zip(bars, data, strict=True)):
         mark = " *" if r.get("client_bound") else ""
         ax.annotate(f"{r[key]:,.0f}{mark}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
                     va="bottom", fontsize=7)
+        f = fl.get(r["transport"])
+        if f is not None and f is not r and f.get(key) is not None:
+            ax.hlines(f[key], i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
     ax.set_xticks(range(len(data)), [f"{r['service']}\n{r['transport']}" for r in data], fontsize=8)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(label)
-    ax.set_title(f"{payload}: {label}" + ("  (* client-bound)" if any(r.get("client_bound") for r in data) else ""))
+    marks = "  (* client-bound)" if any(r.get("client_bound") for r in data) else ""
+    ax.set_title(f"{payload}: {label}  (dashed: the transport's floor){marks}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
 def chart_heatmap(rows: list[dict[str, Any]], payload: str, metric: str, label: str) -> Figure | None:
-    """Service x transport grid of one metric; gaps and failures shown as such."""
-    data = [r for r in rows if r["payload"] == payload]
-    services = sorted({r["service"] for r in data})
+    """Service x transport grid of one metric (floor as the first row); gaps and failures shown as such."""
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    data = [r for r in rows if r["payload"] == payload and r["kind"] in ("closed", "floor")]
+    services = sorted({r["service"] for r in data}, key=lambda s: (s != "floor", s))
     transports = [t for t in TRANSPORTS if any(r["transport"] == t for r in data)]
     if not services or not transports:
         return None
-    import numpy as np
-
     grid = np.full((len(services), len(transports)), np.nan)
     text = [["" for _ in transports] for _ in services]
     for r in data:
@@ -171,19 +205,17 @@ def chart_heatmap(rows: list[dict[str, Any]], payload: str, metric: str, label: 
         else:
             grid[i, j] = value
             text[i][j] = f"{value:,.0f}"
-    fig, ax = plt.subplots(figsize=(1.4 * len(transports) + 2, 0.6 * len(services) + 1.4))
-    masked = np.ma.masked_invalid(grid)
+    fig, ax = plt.subplots(figsize=(1.4 * len(transports) + 2.2, 0.6 * len(services) + 1.4))
     cmap = plt.get_cmap("viridis_r").copy()
     cmap.set_bad("#eeeeee")
-    from matplotlib.colors import LogNorm
-
     finite = grid[np.isfinite(grid)]
-    norm = LogNorm(vmin=max(finite.min(), 1e-3), vmax=max(finite.max(), 1e-3)) if finite.size and finite.min() > 0 else None
-    im = ax.imshow(masked, cmap=cmap, norm=norm, aspect="auto")
+    norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.01)) \
+        if finite.size and finite.min() > 0 else None
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
     for i in range(len(services)):
         for j in range(len(transports)):
             v = grid[i, j]
-            dark = np.isfinite(v) and norm is not None and norm(v) > 0.5
+            dark = bool(np.isfinite(v) and norm is not None and norm(v) > 0.5)
             ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8, color="white" if dark else "black")
     ax.set_xticks(range(len(transports)), transports)
     ax.set_yticks(range(len(services)), services)
@@ -194,45 +226,103 @@ def chart_heatmap(rows: list[dict[str, Any]], payload: str, metric: str, label: 
 
 def chart_spectrum(rows: list[dict[str, Any]], payload: str, colours: dict[str, str]) -> Figure | None:
     """Latency by percentile, percentile axis log-scaled as 1/(1-p) (HdrHistogram's plot)."""
-    data = [r for r in rows if r["payload"] == payload and r.get("spectrum")]
+    data = [r for r in _bars_of(rows, payload) if r.get("spectrum")]
     if not data:
         return None
-    styles = {t: s for t, s in zip(TRANSPORTS, ["-", "--", ":", "-.", (0, (5, 1))], strict=True)}
-    fig, ax = plt.subplots(figsize=(8, 4))
+    styles = dict(zip(TRANSPORTS, ["-", "--", ":", "-.", (0, (5, 1))], strict=True))
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
     for r in data:
-        xs = [1.0 / (1.0 - p / 100.0) if p < 100 else 1e6 for p, _ in r["spectrum"]]
+        xs = [1.0 / (1.0 - p / 100.0) for p, _ in r["spectrum"]]
         ys = [v for _, v in r["spectrum"]]
-        ax.plot(xs, ys, color=colours[r["service"]], linestyle=styles.get(r["transport"], "-"),
-                label=f"{r['service']}/{r['transport']}")
+        ax.plot(xs, ys, color=_colour(colours, r["service"]), linestyle=styles.get(r["transport"], "-"),
+                linewidth=1.0 if r["service"] == "floor" else 1.6, label=f"{r['service']}/{r['transport']}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [1, 2, 10, 100, 1000, 10000, 100000]
     ax.set_xticks(ticks, ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (µs, log scale)")
-    ax.set_title(f"{payload}: latency percentile spectrum")
+    ax.set_title(f"{payload}: latency percentile spectrum (line style = transport, colour = service)")
     ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    return fig
+
+
+def chart_sweeps(rows: list[dict[str, Any]], colours: dict[str, str]) -> Figure | None:
+    """Latency (corrected p50 and p99) against offered load, one line per service x transport x payload."""
+    data = [r for r in rows if r["kind"] == "sweep" and r.get("steps")]
+    if not data:
+        return None
+    styles = dict(zip(TRANSPORTS, ["-", "--", ":", "-.", (0, (5, 1))], strict=True))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    for r in data:
+        xs = [s["offered_rps"] for s in r["steps"]]
+        for ax, p in zip(axes, ("p50", "p99"), strict=True):
+            ax.plot(xs, [s["latency_us"].get(p) for s in r["steps"]], marker="o", markersize=3,
+                    color=_colour(colours, r["service"]), linestyle=styles.get(r["transport"], "-"),
+                    label=f"{r['service']}/{r['transport']}/{r['payload']}")
+    slo = data[0]["slo"]["p99_us"]
+    axes[1].axhline(slo, color="red", linestyle="dotted", linewidth=1, label=f"objective p99 ≤ {slo:,.0f} µs")
+    for ax, p in zip(axes, ("p50", "p99"), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (requests/s, log scale)")
+        ax.set_ylabel(f"{p} latency from intended send (µs, log)")
+        ax.grid(which="both", alpha=0.3)
+    axes[0].set_title("rate sweep: p50 against offered load")
+    axes[1].set_title("rate sweep: p99 against offered load")
+    axes[1].legend(fontsize=7)
+    return fig
+
+
+def chart_curve(rows: list[dict[str, Any]], colours: dict[str, str]) -> Figure | None:
+    """The diff cost curve: p50 latency and service CPU per request against token count, per service."""
+    data = [r for r in rows if r["kind"] == "curve" and r.get("latency_us")]
+    if not data:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in data:
+        by[(r["service"], r["transport"])].append(r)
+    for (svc, t), pts in sorted(by.items()):
+        pts.sort(key=lambda r: r["tokens"] or 0)
+        xs = [r["tokens"] for r in pts]
+        axes[0].plot(xs, [r["latency_us"]["p50"] for r in pts], marker="o", color=_colour(colours, svc),
+                     label=f"{svc}/{t}")
+        axes[1].plot(xs, [r.get("cpu_us_per_req") for r in pts], marker="o", color=_colour(colours, svc),
+                     label=f"{svc}/{t}")
+    for ax, label in zip(axes, ("p50 latency (µs, log)", "service CPU µs per request (log)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("tokens in a + b (log scale)")
+        ax.set_ylabel(label)
+        ax.grid(which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_title("diff cost curve: latency (1 user, closed loop)")
+    axes[1].set_title("diff cost curve: service CPU per request")
     return fig
 
 
 def write_csv(run: Path, rows: list[dict[str, Any]]) -> Path:
-    """cells.csv: one line per service x transport x payload, for people who want their own plots."""
+    """cells.csv: one line per service x transport x payload x kind, for people who want their own plots."""
     path = run / "cells.csv"
-    fields = ["service", "language", "transport", "payload", "op", "status", "reps", "requests", "errors", "wrong",
-              "p50_us", "p90_us", "p99_us", "p99.9_us", "max_us", "throughput_rps", "service_cpu_us_per_req",
-              "service_plus_redis_cpu_us_per_req", "loadgen_util", "client_bound", "reason"]
+    fields = ["service", "language", "transport", "payload", "kind", "op", "status", "reps", "requests", "errors",
+              "wrong", "p50_us", "p90_us", "p99_us", "p99.9_us", "max_us", "p50_ci95_low", "p50_ci95_high",
+              "throughput_rps", "service_cpu_us_per_req", "service_plus_redis_cpu_us_per_req", "loadgen_util",
+              "client_bound", "offered_rps", "max_sustainable_rps", "reason"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(fields)
         for r in rows:
             lat = r.get("latency_us", {})
-            w.writerow([r["service"], r["language"], r["transport"], r["payload"], r["op"], r["status"], r["reps"],
-                        r.get("requests", ""), r.get("errors", ""), r.get("wrong", ""), lat.get("p50", ""),
-                        lat.get("p90", ""), lat.get("p99", ""), lat.get("p99.9", ""), lat.get("max", ""),
+            ci = r.get("p50_reps", {}).get("ci95", ["", ""])
+            w.writerow([r["service"], r["language"], r["transport"], r["payload"], r["kind"], r["op"], r["status"],
+                        r["reps"], r.get("requests", ""), r.get("errors", ""), r.get("wrong", ""), lat.get("p50", ""),
+                        lat.get("p90", ""), lat.get("p99", ""), lat.get("p99.9", ""), lat.get("max", ""), ci[0], ci[1],
                         r.get("throughput_rps", ""), r.get("cpu_us_per_req", ""),
                         r.get("cpu_plus_redis_us_per_req", ""), r.get("loadgen_util", ""),
-                        r.get("client_bound", ""), r.get("reason", "")])
+                        r.get("client_bound", ""), r.get("offered_rps", ""), r.get("max_sustainable_rps", ""),
+                        r.get("reason", "")])
     return path
 
 
@@ -242,46 +332,127 @@ def _fmt(v: Any, digits: int = 0) -> str:
     return f"{v:,.{digits}f}" if isinstance(v, int | float) else html.escape(str(v))
 
 
-def summary_table(rows: list[dict[str, Any]]) -> str:
-    """The answer first: one table row per cell."""
+def _spread(r: dict[str, Any], key: str) -> str:
+    s = r.get(key, {})
+    if not s or s.get("n", 1) < 2:
+        return ""
+    return f"<span class='ci' title='95% CI of the median over {s['n']} runs: {s['ci95'][0]:,.0f}..{s['ci95'][1]:,.0f}'>" \
+           f" ±{s['spread_pct']:.0f}%</span>"
+
+
+def summary_table(rows: list[dict[str, Any]], payloads: list[str]) -> str:
+    """The answer first: one table row per closed-loop cell, each transport's floor on top."""
+    fl = floors(rows)
     head = ("<tr><th>payload</th><th>service</th><th>transport</th><th>p50 µs</th><th>p99 µs</th>"
-            "<th>p99.9 µs</th><th>req/s</th><th>service CPU µs/req</th><th>+ redis CPU µs/req</th>"
-            "<th>requests</th><th>errors</th><th>wrong</th><th>notes</th></tr>")
+            "<th>p99.9 µs</th><th>floor p50 µs</th><th>req/s</th><th>service CPU µs/req</th>"
+            "<th>+ redis CPU µs/req</th><th>requests</th><th>errors</th><th>wrong</th><th>notes</th></tr>")
     body = []
-    for r in rows:
+    order = {p: i for i, p in enumerate(payloads)}
+    table_rows = sorted([r for r in rows if r["kind"] in ("closed", "floor")],
+                        key=lambda r: (order.get(r["payload"], 99), TRANSPORTS.index(r["transport"]),
+                                       r["service"] != "floor", r["service"]))
+    for r in table_rows:
         lat = r.get("latency_us", {})
         notes = []
+        if r["kind"] == "floor":
+            notes.append("the floor: the harness's client against a responder that does no work")
         if r["status"] == "gap":
             notes.append("not served: " + html.escape(r.get("reason", "")))
         elif r["status"] == "failed":
             notes.append("FAILED: " + html.escape((r.get("reason") or "").splitlines()[0] if r.get("reason") else ""))
         if r.get("client_bound"):
-            notes.append(f"client-bound (load generator at {r['loadgen_util']:.0%} of a core)")
+            notes.append("<b>client-bound</b> (" + html.escape(r.get("client_bound_reason", "")) + ")")
         if r.get("errors") or r.get("wrong"):
             notes.append("errors: " + html.escape("; ".join(r.get("error_samples", []))[:200]))
         cls = {"gap": "gap", "failed": "failed"}.get(r["status"], "bad" if r.get("errors") or r.get("wrong") else "")
+        if r["kind"] == "floor":
+            cls += " floor"
         redis_cpu = r.get("cpu_plus_redis_us_per_req") if r["transport"] in ("redis", "celery") else None
+        f = fl.get(r["transport"])
+        floor_p50 = f["latency_us"]["p50"] if f and r["kind"] != "floor" and r["op"] == f["op"] else None
         body.append(
             f"<tr class='{cls}'><td>{html.escape(r['payload'])}</td><td>{html.escape(r['service'])}</td>"
-            f"<td>{r['transport']}</td><td>{_fmt(lat.get('p50'))}</td><td>{_fmt(lat.get('p99'))}</td>"
-            f"<td>{_fmt(lat.get('p99.9'))}</td><td>{_fmt(r.get('throughput_rps'))}</td>"
+            f"<td>{r['transport']}</td><td>{_fmt(lat.get('p50'))}{_spread(r, 'p50_reps')}</td>"
+            f"<td>{_fmt(lat.get('p99'))}</td><td>{_fmt(lat.get('p99.9'))}</td><td>{_fmt(floor_p50)}</td>"
+            f"<td>{_fmt(r.get('throughput_rps'))}{_spread(r, 'throughput_reps')}</td>"
             f"<td>{_fmt(r.get('cpu_us_per_req'), 1)}</td><td>{_fmt(redis_cpu, 1)}</td>"
             f"<td>{_fmt(r.get('requests'))}</td><td>{_fmt(r.get('errors'))}</td><td>{_fmt(r.get('wrong'))}</td>"
             f"<td>{'; '.join(notes)}</td></tr>")
     return f"<table class='summary'>{head}{''.join(body)}</table>"
 
 
+def open_table(rows: list[dict[str, Any]]) -> str:
+    """Open-loop cells: offered vs achieved load, corrected vs uncorrected latency, lateness."""
+    data = [r for r in rows if r["kind"] == "open" and r.get("latency_us")]
+    if not data:
+        return ""
+    head = ("<tr><th>payload</th><th>service</th><th>transport</th><th>offered req/s</th><th>achieved req/s</th>"
+            "<th>p50 µs corrected</th><th>p99 µs corrected</th><th>p50 µs uncorrected</th><th>p99 µs uncorrected</th>"
+            "<th>queued sends</th><th>late wake-ups</th><th>dropped</th><th>wake-up lag p50 µs</th>"
+            "<th>CPU µs/req</th><th>notes</th></tr>")
+    body = []
+    for r in data:
+        lat, unc = r["latency_us"], r.get("latency_uncorrected_us", {})
+        notes = "<b>client-bound</b> (" + html.escape(r.get("client_bound_reason", "")) + ")" \
+            if r.get("client_bound") else ""
+        body.append(
+            f"<tr class='{'bad' if r.get('errors') or r.get('wrong') else ''}'><td>{html.escape(r['payload'])}</td>"
+            f"<td>{html.escape(r['service'])}</td><td>{r['transport']}</td><td>{_fmt(r.get('offered_rps'))}</td>"
+            f"<td>{_fmt(r.get('throughput_rps'))}</td><td>{_fmt(lat.get('p50'))}</td><td>{_fmt(lat.get('p99'))}</td>"
+            f"<td>{_fmt(unc.get('p50'))}</td><td>{_fmt(unc.get('p99'))}</td><td>{_fmt(r.get('queued'))}</td>"
+            f"<td>{_fmt(r.get('late_wakeups'))}</td><td>{_fmt(r.get('dropped'))}</td>"
+            f"<td>{_fmt(r.get('wakeup_lag_us', {}).get('p50'))}</td><td>{_fmt(r.get('cpu_us_per_req'), 1)}</td>"
+            f"<td>{notes}</td></tr>")
+    return ("<h2>Open loop</h2><p>Requests fall due at a fixed (Poisson) arrival rate whatever the replies do. "
+            "<i>Corrected</i> latency counts from the intended send time when every user was busy (the service's "
+            "slowness delayed the send: no coordinated omission); <i>uncorrected</i> counts from the actual send. "
+            "A free user's late wake-up is the load generator's own lag (gevent's timers have millisecond "
+            "granularity) and is counted apart; many of them mark the cell client-bound.</p>"
+            f"<table class='summary'>{head}{''.join(body)}</table>")
+
+
+def sweep_table(rows: list[dict[str, Any]]) -> str:
+    """Rate sweeps: the maximum sustainable throughput of each cell under the objective."""
+    data = [r for r in rows if r["kind"] == "sweep" and r.get("steps")]
+    if not data:
+        return ""
+    body = []
+    for r in data:
+        steps = " → ".join(f"{s['offered_rps']:,.0f}{'' if s['meets_slo'] else '✗'}" for s in r["steps"])
+        cb = any(s.get("client_bound") for s in r["steps"])
+        body.append(f"<tr><td>{html.escape(r['payload'])}</td><td>{html.escape(r['service'])}</td>"
+                    f"<td>{r['transport']}</td><td>{_fmt(r['max_sustainable_rps'])}</td><td>{steps}</td>"
+                    f"<td>{'<b>client-bound in some steps</b>: the limit may be the harness' if cb else ''}</td></tr>")
+    slo = data[0]["slo"]
+    return (f"<h2>Rate sweeps</h2><p>Offered load stepped up until a step breaks the objective: p99 (from the "
+            f"intended send) ≤ {slo['p99_us']:,.0f} µs, errors ≤ {slo['max_error_rate']:.0%}, and at least 90% of "
+            "the requests the arrival schedule issued answered in the step. ✗ marks a step that broke it.</p><table class='summary'><tr><th>payload</th>"
+            "<th>service</th><th>transport</th><th>max sustainable req/s</th><th>steps (offered req/s)</th>"
+            f"<th>notes</th></tr>{''.join(body)}</table>")
+
+
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1250px;color:#222;padding:0 1em}
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1300px;color:#222;padding:0 1em}
 h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
 th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right} th{background:#f4f4f4;position:sticky;top:0}
-td:nth-child(-n+3),th:nth-child(-n+3),td:last-child{text-align:left}
-tr.gap td{color:#999} tr.failed td{background:#fde8e8} tr.bad td{background:#fff4e0}
+td:nth-child(-n+3),th:nth-child(-n+3),td:last-child{text-align:left} td:first-child{white-space:nowrap}
+tr.gap td{color:#999} tr.failed td{background:#fde8e8} tr.bad td{background:#fff4e0} tr.floor td{color:#666;font-style:italic}
+.ci{color:#888;font-size:11px}
 .figs img{max-width:100%;border:1px solid #eee;margin:.5em 0} .note{background:#f6f8fa;padding:.6em 1em;border-left:3px solid #3572A5}
+.warn{background:#fff4e0;padding:.6em 1em;border-left:3px solid #e36209;white-space:pre-wrap}
 code,pre{background:#f6f8fa;font-size:12px} pre{padding:1em;overflow-x:auto}
 .legend span{display:inline-block;margin-right:1.2em} .legend i{display:inline-block;width:12px;height:12px;margin-right:4px}
 """
+
+
+def payload_order(cells: list[dict[str, Any]]) -> list[str]:
+    """Payloads in the order the scenario lists them (their first appearance in the run)."""
+    seen: list[str] = []
+    for c in cells:
+        if c.get("kind", "closed") in ("closed", "floor") and c["payload"] not in seen:
+            seen.append(c["payload"])
+    return seen
 
 
 def write_report(run: Path) -> Path:
@@ -289,10 +460,11 @@ def write_report(run: Path) -> Path:
     doc, meta = load_run(run)
     rows = aggregate(run, doc["cells"])
     write_csv(run, rows)
-    services = sorted({r["service"] for r in rows})
+    payloads = payload_order(doc["cells"])
+    services = sorted({r["service"] for r in rows if r["service"] != "floor"})
     colours = colour_map(services)
     sections = []
-    for payload in _payloads(rows):
+    for payload in payloads:
         figs = [
             chart_heatmap(rows, payload, "p50", "p50 latency (µs)"),
             chart_heatmap(rows, payload, "cpu_us_per_req", "service CPU µs per request"),
@@ -304,38 +476,58 @@ def write_report(run: Path) -> Path:
         imgs = "".join(f"<img alt='{html.escape(payload)} chart' src='data:image/png;base64,{_png(f)}'>"
                        for f in figs if f is not None)
         sections.append(f"<h3>{html.escape(payload)}</h3><div class='figs'>{imgs}</div>")
+    extra = []
+    sweep_fig, curve_fig = chart_sweeps(rows, colours), chart_curve(rows, colours)
+    if sweep_fig is not None:
+        extra.append(sweep_table(rows) + f"<div class='figs'><img alt='sweeps' src='data:image/png;base64,{_png(sweep_fig)}'></div>")
+    if curve_fig is not None:
+        extra.append("<h2>Diff cost curve</h2><p>One user, closed loop, diffs of growing size: how each "
+                     "implementation of difflib scales.</p>"
+                     f"<div class='figs'><img alt='diff cost curve' src='data:image/png;base64,{_png(curve_fig)}'></div>")
     legend = "".join(f"<span><i style='background:{colours[s]}'></i>{html.escape(s)}</span>" for s in services)
+    legend += f"<span><i style='background:{FLOOR_COLOUR}'></i>floor</span>"
     placement = meta.get("placement", {})
     failed = [r for r in rows if r["status"] == "failed"]
-    failures = "".join(f"<li><b>{html.escape(r['service'])}/{r['transport']}/{html.escape(r['payload'])}</b>: "
+    failures = "".join(f"<li><b>{html.escape(r['service'])}/{r['transport']}/{html.escape(r['payload'])}</b> ({r['kind']}): "
                        f"<pre>{html.escape(r.get('reason', ''))}</pre></li>" for r in failed)
-    services_meta = meta.get("services", {})
-    runtimes = "".join(f"<li><b>{html.escape(n)}</b>: <code>{html.escape(str(m.get('runtime', ''))[:300])}</code></li>"
-                       for n, m in services_meta.items())
+    runtimes = "".join(f"<li><b>{html.escape(n)}</b>: <code>{html.escape(str(m.get('runtime', ''))[:300])}</code>"
+                       f"{' env <code>' + html.escape(json.dumps(m.get('env'))) + '</code>' if m.get('env') else ''}</li>"
+                       for n, m in meta.get("services", {}).items())
     title = f"interop-bench run {html.escape(doc.get('run', run.name))}"
-    interrupted = "<p class='note'><b>This run was interrupted</b>; the cells below are those that finished.</p>" \
+    interrupted = "<p class='warn'><b>This run was interrupted</b>; the cells below are those that finished.</p>" \
         if doc.get("interrupted") else ""
+    warnings = spread_warning(doc["cells"])
+    warn_html = "".join(f"<p class='warn'>{html.escape(w)}</p>" for w in warnings)
+    pp = doc.get("pingpong") or {}
+    pingpong = (f"A raw TCP ping-pong of 64 B between the same cores took p50 <b>{pp['latency_us']['p50']:,.0f} µs</b>, "
+                f"p99 {pp['latency_us']['p99']:,.0f} µs ({pp['rounds']:,} rounds): no transport can be faster here."
+                if pp.get("latency_us") else "")
+    machine = meta.get("machine", {})
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{CSS}</style></head><body>
 <h1>{title}</h1>
 <p class="sub">scenario <b>{html.escape(str(doc.get('scenario')))}</b> · {html.escape(meta.get('started', ''))} ·
 commit <code>{html.escape(str(meta.get('git', {}).get('commit', ''))[:12])}</code>
 {'(dirty)' if meta.get('git', {}).get('dirty') else ''} ·
-{html.escape(str(meta.get('machine', {}).get('cpu_model', '')))}, {meta.get('machine', {}).get('cores', '?')} cores</p>
+{html.escape(str(machine.get('cpu_model', '')))}, {machine.get('cores', '?')} cores</p>
 {interrupted}
 <p class="note">Latency is each request's round trip measured by the harness in microseconds (HDR histograms,
 3 significant digits), not Locust's millisecond-rounded statistics. Every reply was checked; a wrong reply
 counts as <i>wrong</i>, not as a fast success. Service CPU µs/request is the CPU time of the service's whole
-process tree during the measured window divided by the requests completed in it. These {meta.get('machine', {}).get('cores', '?')} cores
+process tree during the measured window divided by the requests completed in it. These {machine.get('cores', '?')} cores
 are shared by the load generator, the services and redis-server: placement (taskset -c) was
 load generator <b>{html.escape(str(placement.get('loadgen')))}</b>, services <b>{html.escape(str(placement.get('services')))}</b>,
-redis-server <b>{html.escape(str(placement.get('redis')))}</b>. A cell whose load generator used ≥ 90% of a core is
-marked client-bound: its throughput is the harness's limit, not the service's.</p>
+redis-server <b>{html.escape(str(placement.get('redis')))}</b>. A cell whose load generator used ≥ 90% of a core, or
+fell behind its arrival schedule, is marked client-bound: its throughput is the harness's limit, not the service's.
+The <i>floor</i> of each transport is the same client against a responder that does no work. {pingpong}</p>
+{warn_html}
 <h2>Summary</h2>
 <p class="legend">{legend}</p>
-{summary_table(rows)}
+{summary_table(rows, payloads)}
 <p>Also as CSV: <a href="cells.csv">cells.csv</a>; raw histograms in <code>hist/</code>; service logs in <code>logs/</code>.</p>
 {'<h2>Failed cells</h2><ul>' + failures + '</ul>' if failed else ''}
+{open_table(rows)}
+{''.join(extra)}
 <h2>Charts</h2>
 {''.join(sections)}
 <h2>Provenance</h2>

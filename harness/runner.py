@@ -1,10 +1,12 @@
 """Runs a scenario's matrix cell by cell and writes results as it goes.
 
-For each service x transport: the supervisor starts the service (pinned to the scenario's
-service cores) and, for queue transports, the private redis-server; then for each payload and
-repetition a headless Locust process (pinned to the load-generator cores) drives the cell.
-Its users record every request in microseconds; the runner samples CPU of the service tree,
-the load generator and redis-server exactly over the measured window. A failing cell is
+For each service x transport the supervisor starts the service (pinned to the scenario's
+service cores) and, for queue transports, the private redis-server; then every cell of that
+pair runs as one headless Locust process (pinned to the load-generator cores) following a
+`Plan`: closed loop, open loop at a rate, a rate sweep, or a point of the diff cost curve.
+The runner samples CPU of the service tree, the load generator and redis-server at every
+phase boundary. The floor (the harness's own client against the cheapest responder, and a
+raw socket ping-pong) is measured in the same run with the same placement. A failing cell is
 recorded with its reason and the run goes on.
 """
 
@@ -24,15 +26,25 @@ from typing import Any
 from harness import REPO
 from harness.errors import HarnessError
 from harness.meta import collect_meta
-from harness.services import TRANSPORTS, Service, select
+from harness.noise import spread_warning
+from harness.payloads import user_class_name
+from harness.plan import Plan, Slo
+from harness.services import TRANSPORTS, Service, load_manifest, select
 from harness.stats import CpuSample, cpu_delta
 from harness.supervisor import Endpoint, Proc, Supervisor, spawn, stop_group, tree_cpu_seconds
 
-SCHEMA_VERSION = 1
-# Schema history: 1 (2026-11) - cells.json {schema, run, scenario, cells: [cell]}; cell keys in
-# `Cell.as_dict`; histograms in hist/<cell-id>.hdr as HdrHistogram base64 text.
+SCHEMA_VERSION = 2
+# Schema history:
+#   1 (2026-11-23) cells.json {schema, run, scenario, interrupted, cells}; one closed-loop cell per
+#     service x transport x payload x repetition; histograms in hist/<cell-id>.hdr.
+#   2 (2026-11-23) adds cell "kind" (closed, open, sweep, curve, floor), "latency_uncorrected_us",
+#     open-loop counters (offered_rps, late_wakeups, queued, dropped, wakeup_lag_us), sweep "steps"
+#     and "max_sustainable_rps", and the run's "pingpong" floor.
 
 DEFAULT_PLACEMENT = {"loadgen": "0", "services": "1", "redis": "1"}
+FLOOR_MANIFEST = REPO / "harness" / "floor" / "service.toml"
+CLIENT_BOUND_UTIL = 0.9
+CLIENT_LAG_FRACTION = 0.01
 
 
 @dataclass
@@ -50,11 +62,28 @@ class Scenario:
     repetitions: int
     placement: dict[str, str]
     seed: int
+    open: dict[str, Any] | None = None
+    sweep: dict[str, Any] | None = None
+    curve: dict[str, Any] | None = None
+    floor: bool = True
     raw: dict[str, Any] = field(default_factory=dict)
 
-    def cells_for(self, svc: Service) -> list[tuple[str, dict[str, Any], int]]:
-        """(transport, payload, repetition) of one service, in run order (gaps included)."""
-        return [(t, p, r) for t in self.transports for p in self.payloads for r in range(self.repetitions)]
+
+@dataclass
+class CellSpec:
+    """One cell to run: what kind, which payload, with how many users and what plan."""
+
+    kind: str
+    payload: dict[str, Any]
+    rep: int
+    users: int
+    plan: Plan
+
+    @property
+    def label(self) -> str:
+        """The cell's name within its service x transport."""
+        suffix = {"closed": "", "open": ".open", "sweep": ".sweep", "curve": ".curve", "floor": ""}[self.kind]
+        return f"{self.payload['name']}{suffix}"
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -78,35 +107,84 @@ def load_scenario(path: Path) -> Scenario:
     for p in payloads:
         if p.get("op") not in ("echo", "diff") or not p.get("name"):
             raise HarnessError(f"{path}: each payload needs name and op = \"echo\" or \"diff\": {p}")
+    for section in ("open", "sweep"):
+        sec = data.get(section)
+        if sec and sec.get("arrival", "poisson") not in ("constant", "poisson"):
+            raise HarnessError(f"{path}: [{section}] arrival is \"constant\" or \"poisson\"")
+    if data.get("sweep") and not data["sweep"].get("rates"):
+        raise HarnessError(f"{path}: [sweep] needs rates = [...] (requests/s, increasing)")
     placement = {**DEFAULT_PLACEMENT, **data.get("placement", {})}
     return Scenario(
         name=str(data.get("name", path.stem)), path=path, services=list(data.get("services", [])),
         transports=list(transports), payloads=payloads, users=int(load.get("users", 4)),
         duration_s=float(load.get("duration_s", 5)), warmup_s=float(load.get("warmup_s", 1)),
         repetitions=int(load.get("repetitions", 1)), placement={k: str(v) for k, v in placement.items()},
-        seed=int(data.get("seed", 1)), raw=data,
+        seed=int(data.get("seed", 1)), open=data.get("open"), sweep=data.get("sweep"), curve=data.get("curve"),
+        floor=bool(data.get("floor", True)), raw=data,
     )
 
 
-def cell_id(service: str, transport: str, payload: str, rep: int) -> str:
+def cell_specs(sc: Scenario, transport: str, warmup: float) -> list[CellSpec]:
+    """Every cell of one service x transport, in run order. `warmup` applies to the first one."""
+    specs: list[CellSpec] = []
+
+    def w() -> float:
+        return warmup if not specs else sc.warmup_s
+
+    for p in sc.payloads:
+        for rep in range(sc.repetitions):
+            specs.append(CellSpec("closed", p, rep, sc.users, Plan.closed(w(), sc.duration_s)))
+    if sc.open:
+        o = sc.open
+        for p in _select_payloads(sc, o):
+            for rep in range(sc.repetitions):
+                specs.append(CellSpec("open", p, rep, int(o.get("users", 16)),
+                                      Plan.open(w(), float(o.get("duration_s", sc.duration_s)), float(o["rate"]),
+                                                o.get("arrival", "poisson"), sc.seed + rep)))
+    if sc.sweep and transport in sc.sweep.get("transports", TRANSPORTS):
+        s = sc.sweep
+        slo = Slo(p99_us=float(s.get("slo_p99_us", 20_000)), max_error_rate=float(s.get("max_error_rate", 0.01)))
+        for p in _select_payloads(sc, s):
+            specs.append(CellSpec("sweep", p, 0, int(s.get("users", 32)),
+                                  Plan.sweep(w(), float(s.get("step_s", 3)), [float(r) for r in s["rates"]],
+                                             s.get("arrival", "poisson"), sc.seed, slo)))
+    if sc.curve and transport in sc.curve.get("transports", ["http"]):
+        c = sc.curve
+        for tokens in c.get("tokens", [50, 200, 1000, 5000]):
+            p = {"name": f"diff-{tokens}", "op": "diff", "tokens": int(tokens)}
+            specs.append(CellSpec("curve", p, 0, int(c.get("users", 1)),
+                                  Plan.closed(w(), float(c.get("duration_s", sc.duration_s)))))
+    return specs
+
+
+def _select_payloads(sc: Scenario, section: dict[str, Any]) -> list[dict[str, Any]]:
+    names = section.get("payloads")
+    if not names:
+        return sc.payloads
+    found = [p for p in sc.payloads if p["name"] in names]
+    if len(found) != len(names):
+        raise HarnessError(f"{sc.path}: payloads {names} are not all defined under [[payloads]]")
+    return found
+
+
+def cell_id(service: str, transport: str, label: str, rep: int) -> str:
     """The stable name of a cell, used for files and in reports."""
-    return f"{service}.{transport}.{payload}.r{rep}"
+    return f"{service}.{transport}.{label}.r{rep}"
 
 
 class Progress:
     """Terminal progress: cell n of N, elapsed, estimated remaining."""
 
-    def __init__(self, total: int, per_cell_s: float) -> None:
+    def __init__(self, total: int, expected_s: float) -> None:
         self.total = total
         self.done = 0
         self.start = time.monotonic()
-        self.per_cell_s = per_cell_s
+        self.expected_s = expected_s
 
     def line(self, text: str) -> None:
         """Print one progress line."""
         elapsed = time.monotonic() - self.start
-        avg = elapsed / self.done if self.done else self.per_cell_s
-        remaining = avg * (self.total - self.done)
+        remaining = (elapsed / self.done * (self.total - self.done)) if self.done else self.expected_s
         print(f"[{self.done:>3}/{self.total} {_mmss(elapsed)} elapsed, ~{_mmss(remaining)} left] {text}", flush=True)
 
 
@@ -121,8 +199,25 @@ class Runner:
         self.scenario = scenario
         self.out = out_dir
         self.cells: list[dict[str, Any]] = []
+        self.pingpong: dict[str, Any] | None = None
         self.services = select(scenario.services or None)
         self.interrupted = False
+
+    def _plan_all(self) -> list[tuple[Service, str, list[CellSpec]]]:
+        sc = self.scenario
+        work: list[tuple[Service, str, list[CellSpec]]] = []
+        if sc.floor:
+            floor = load_manifest(FLOOR_MANIFEST)
+            echo = next((p for p in sc.payloads if p["op"] == "echo"), {"name": "echo-64B", "op": "echo", "size": 64})
+            for t in sc.transports:
+                if t in floor.commands:
+                    spec = CellSpec("floor", echo, 0, sc.users, Plan.closed(sc.warmup_s, sc.duration_s))
+                    work.append((floor, t, [spec]))
+        for svc in self.services:
+            for t in sc.transports:
+                if t in svc.commands:
+                    work.append((svc, t, cell_specs(sc, t, max(sc.warmup_s, svc.warmup_s))))
+        return work
 
     def run(self) -> Path:
         """Run every cell; returns the results folder (valid even if interrupted)."""
@@ -132,23 +227,26 @@ class Runner:
         (self.out / "logs").mkdir(exist_ok=True)
         meta = collect_meta(sc, self.services)
         (self.out / "meta.json").write_text(json.dumps(meta, indent=2))
-        total = sum(1 for s in self.services for t, _, _ in sc.cells_for(s) if t in s.commands)
-        per_cell = sc.warmup_s + sc.duration_s + 2.5
-        progress = Progress(total, per_cell)
+        work = self._plan_all()
+        total = sum(len(specs) for _, _, specs in work)
+        expected = sum(s.plan.total_s + 2.5 for _, _, specs in work for s in specs)
+        progress = Progress(total, expected)
         print(f"run {self.out.name}: scenario {sc.name}, {len(self.services)} services, {total} cells, "
-              f"~{_mmss(total * per_cell)} expected; placement {sc.placement}", flush=True)
-        old_int = signal.getsignal(signal.SIGINT)
-        old_term = signal.getsignal(signal.SIGTERM)
+              f"~{_mmss(expected)} expected; placement {sc.placement}", flush=True)
+        old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _raise_interrupt)
         sup = Supervisor(self.out / "logs", redis_cores=sc.placement.get("redis"))
         try:
             for svc in self.services:
-                for transport in sc.transports:
-                    if transport not in svc.commands:
+                for t in sc.transports:
+                    if t not in svc.commands:
                         for p in sc.payloads:
-                            self._record_gap(svc, transport, p)
-                        continue
-                    self._run_transport(sup, svc, transport, progress)
+                            self.cells.append({**self._base(svc, t, CellSpec("closed", p, 0, 0, Plan())),
+                                               "status": "gap", "reason": svc.gap(t)})
+            if sc.floor:
+                self.pingpong = self._run_pingpong()
+            for svc, t, specs in work:
+                self._run_transport(sup, svc, t, specs, progress)
         except KeyboardInterrupt:
             self.interrupted = True
             print("\ninterrupted: stopping every process; the cells finished so far are kept", flush=True)
@@ -157,115 +255,176 @@ class Runner:
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
             self._write()
+        for warning in spread_warning(self.cells):
+            print(warning, flush=True)
         return self.out
 
-    def _run_transport(self, sup: Supervisor, svc: Service, transport: str, progress: Progress) -> None:
+    def _run_pingpong(self) -> dict[str, Any] | None:
+        from harness.floor.pingpong import run_pingpong
+
+        try:
+            result = run_pingpong(self.scenario.placement, self.out / "logs")
+        except HarnessError as e:
+            print(f"floor: raw socket ping-pong failed: {e}", flush=True)
+            return {"error": str(e)}
+        print(f"floor: raw TCP ping-pong, 64 B, p50 {result['latency_us']['p50']:.0f} µs, "
+              f"p99 {result['latency_us']['p99']:.0f} µs", flush=True)
+        return result
+
+    def _run_transport(self, sup: Supervisor, svc: Service, transport: str, specs: list[CellSpec],
+                       progress: Progress) -> None:
         sc = self.scenario
         try:
             proc, endpoint = sup.start(svc, transport, cores=sc.placement.get("services"))
         except HarnessError as e:
-            for p in sc.payloads:
-                for rep in range(sc.repetitions):
-                    progress.done += 1
-                    self._record_failed(svc, transport, p, rep, f"service did not start: {e}")
-                    progress.line(f"{svc.name}/{transport}/{p['name']} FAILED to start")
+            for spec in specs:
+                progress.done += 1
+                self._record_failed(svc, transport, spec, f"service did not start: {e}")
+                progress.line(f"{svc.name}/{transport}/{spec.label} FAILED to start")
             return
         try:
-            warmup = max(sc.warmup_s, svc.warmup_s)
-            for p in sc.payloads:
-                for rep in range(sc.repetitions):
-                    progress.done += 1
-                    if not proc.alive():
-                        self._record_failed(svc, transport, p, rep,
-                                            f"service exited (code {proc.popen.returncode}); log: {proc.log_path}\n"
-                                            f"{proc.log_tail(10)}")
-                        progress.line(f"{svc.name}/{transport}/{p['name']} FAILED: service died")
-                        continue
-                    cell = self._run_cell(sup, svc, proc, endpoint, p, rep, warmup)
-                    self.cells.append(cell)
-                    self._write()
-                    progress.line(_cell_line(cell))
-                    warmup = sc.warmup_s  # the service is warm after the first cell
+            for spec in specs:
+                progress.done += 1
+                if not proc.alive():
+                    self._record_failed(svc, transport, spec,
+                                        f"service exited (code {proc.popen.returncode}); log: {proc.log_path}\n"
+                                        f"{proc.log_tail(10)}")
+                    progress.line(f"{svc.name}/{transport}/{spec.label} FAILED: service died")
+                    continue
+                cell = self._run_cell(sup, svc, proc, endpoint, spec)
+                if cell["status"] == "failed" and not proc.alive():
+                    cell["reason"] += f"\nthe service died (exit {proc.popen.returncode}); log {proc.log_path}:\n" \
+                                      f"{proc.log_tail(10)}"
+                self.cells.append(cell)
+                self._write()
+                progress.line(_cell_line(cell))
         finally:
             sup.stop(proc)
 
     def _run_cell(self, sup: Supervisor, svc: Service, proc: Proc, endpoint: Endpoint,
-                  payload: dict[str, Any], rep: int, warmup: float) -> dict[str, Any]:
+                  spec: CellSpec) -> dict[str, Any]:
         sc = self.scenario
-        cid = cell_id(svc.name, endpoint.transport, payload["name"], rep)
+        cid = cell_id(svc.name, endpoint.transport, spec.label, spec.rep)
         out = self.out / "hist" / f"{cid}.json"
-        base = self._base(svc, endpoint.transport, payload, rep)
-        env = {
-            "BENCH_TARGETS": json.dumps([endpoint.__dict__]),
-            "BENCH_PAYLOADS": json.dumps([payload]),
-            "BENCH_OUT": str(out),
-            "BENCH_WARMUP_S": str(warmup),
-            "BENCH_DURATION_S": str(sc.duration_s),
-            "BENCH_SEED": str(sc.seed),
-        }
-        user_class = f"{svc.name}_{endpoint.transport}_{payload['name']}".replace("-", "_").replace(".", "_")
-        run_time = math.ceil(warmup + sc.duration_s + 0.5)  # Locust takes whole seconds
+        base = self._base(svc, endpoint.transport, spec)
+        env = {"BENCH_TARGETS": json.dumps([endpoint.__dict__]), "BENCH_PAYLOADS": json.dumps([spec.payload]),
+               "BENCH_OUT": str(out), "BENCH_PLAN": spec.plan.to_json()}
+        user_class = user_class_name(svc.name, endpoint.transport, spec.payload["name"])
+        run_time = math.ceil(spec.plan.total_s + 0.5)  # Locust takes whole seconds
         argv = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py"), "--headless",
-                "-u", str(sc.users), "-r", str(max(sc.users, 1) * 10), "-t", f"{run_time}s",
+                "-u", str(spec.users), "-r", str(max(spec.users, 1) * 10), "-t", f"{run_time}s",
                 "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5", "--skip-log-setup",
                 "--web-host", "127.0.0.1", user_class]
         gen = spawn(f"locust:{cid}", argv, self.out / "logs" / f"locust-{cid}.log", cwd=REPO, env=env,
                     cores=sc.placement.get("loadgen"))
         redis_proc = sup.redis.proc if (sup.redis and endpoint.transport in ("redis", "celery")) else None
+        samples: list[CpuSample] = []
         try:
             window = _wait_window(out, gen, timeout_s=60)
-            before = _sample_at(window["start"], proc, gen, redis_proc)
-            after = _sample_at(window["end"], proc, gen, redis_proc)
+            for when in _boundaries(window):
+                if not gen.alive():
+                    break
+                samples.append(_sample_at(when, proc, gen, redis_proc))
             code = gen.popen.wait(timeout=run_time + 60)
         except (subprocess.TimeoutExpired, HarnessError) as e:
-            stop_group(gen.popen)
             return {**base, "status": "failed", "reason": f"load generator: {e}\n{gen.log_tail(10)}"}
         finally:
             stop_group(gen.popen)
         if not out.exists():
             return {**base, "status": "failed",
                     "reason": f"load generator wrote no results (exit {code}); log {gen.log_path}:\n{gen.log_tail(10)}"}
-        data = json.loads(out.read_text())["cells"].get(user_class)
-        if data is None:
-            return {**base, "status": "failed", "reason": "no requests were made (is the user class right?)"}
-        hist_file = self.out / "hist" / f"{cid}.hdr"
-        hist_file.write_text(data.pop("histogram"))
+        data = json.loads(out.read_text())
         out.unlink()
-        requests = int(data["requests"])
-        cpu = cpu_delta(before, after, requests)
-        duration = sc.duration_s
-        cell = {
-            **base,
-            "status": "ok" if requests and not data["errors"] and not data["wrong"] else "errors",
-            "requests": requests, "errors": data["errors"], "wrong": data["wrong"],
-            "error_samples": data["error_samples"], "warmup_requests": data["warmup_requests"],
-            "warmup_s": warmup, "duration_s": duration,
-            "throughput_rps": round(requests / duration, 1),
-            "latency_us": data["latency_us"], "cpu": cpu,
-            "client_bound": bool(cpu["loadgen_util"] >= 0.9),
-            "histogram_file": str(hist_file.relative_to(self.out)),
+        phases = data["phases"]
+        measured = [(i, ph) for i, ph in enumerate(phases) if ph["measured"]]
+        stopped = data.get("stopped_early")
+        if stopped:  # a sweep stopped at this step: later steps never ran fully
+            last = next(i for i, ph in enumerate(phases) if ph["name"] == stopped)
+            measured = [(i, ph) for i, ph in measured if i <= last]
+        steps = []
+        for i, ph in measured:
+            cpu = cpu_delta(samples[i], samples[i + 1], 0) if i + 1 < len(samples) else None
+            step = self._phase_result(cid, ph, user_class, cpu, step_name=ph["name"] if spec.kind == "sweep" else "")
+            if step is not None:
+                steps.append(step)
+        if not steps:
+            return {**base, "status": "failed", "reason": "no measured phase completed"}
+        if spec.kind == "sweep":
+            return self._sweep_cell(base, steps, data.get("stopped_early"), spec)
+        return {**base, **steps[0]}
+
+    def _phase_result(self, cid: str, ph: dict[str, Any], user_class: str, cpu: dict[str, Any] | None,
+                      step_name: str) -> dict[str, Any] | None:
+        c = ph["cells"].get(user_class)
+        duration = (ph["end"] or 0) - ph["start"]
+        if c is None or cpu is None:
+            return None
+        stem = f"{cid}.{step_name}" if step_name else cid
+        (self.out / "hist" / f"{stem}.hdr").write_text(c["histogram"])
+        (self.out / "hist" / f"{stem}.uncorrected.hdr").write_text(c["histogram_uncorrected"])
+        requests = int(c["requests"])
+        if requests:
+            cpu = {**cpu, "service_us_per_req": round(cpu["service_s"] * 1e6 / requests, 2),
+                   "service_plus_redis_us_per_req": round((cpu["service_s"] + cpu["redis_s"]) * 1e6 / requests, 2)}
+        issued = max(int(ph["issued"]), 1)
+        lagging = ph["rate"] is not None and ph["late_wakeups"] / issued > CLIENT_LAG_FRACTION
+        result: dict[str, Any] = {
+            "status": "ok" if requests and not c["errors"] and not c["wrong"] else "errors",
+            "requests": requests, "errors": c["errors"], "wrong": c["wrong"], "error_samples": c["error_samples"],
+            "duration_s": round(duration, 3), "throughput_rps": round(requests / duration, 1) if duration else 0,
+            "latency_us": c["latency_us"], "latency_uncorrected_us": c["latency_uncorrected_us"], "cpu": cpu,
+            "client_bound": bool(cpu["loadgen_util"] >= CLIENT_BOUND_UTIL or lagging),
+            "client_bound_reason": ("load generator at {:.0%} of its core".format(cpu["loadgen_util"])
+                                    if cpu["loadgen_util"] >= CLIENT_BOUND_UTIL else
+                                    "load generator fell behind its arrival schedule" if lagging else ""),
+            "histogram_file": f"hist/{stem}.hdr", "histogram_uncorrected_file": f"hist/{stem}.uncorrected.hdr",
         }
+        if ph["rate"] is not None:
+            result.update(offered_rps=ph["rate"], issued=ph["issued"], dropped=ph["dropped"],
+                          late_wakeups=ph["late_wakeups"], queued=ph["queued"], wakeup_lag_us=ph["wakeup_lag_us"],
+                          queue_delay_us=ph["queue_delay_us"])
+        if step_name:
+            result["step"] = step_name
         if not requests:
-            cell["status"] = "failed"
-            cell["reason"] = "no request completed in the measured window: " + "; ".join(data["error_samples"][:2])
-        return cell
+            result["status"] = "failed"
+            result["reason"] = "no request completed in the measured window: " + "; ".join(c["error_samples"][:2])
+        return result
 
-    def _base(self, svc: Service, transport: str, payload: dict[str, Any], rep: int) -> dict[str, Any]:
-        return {"id": cell_id(svc.name, transport, payload["name"], rep), "service": svc.name,
-                "language": svc.language, "transport": transport, "payload": payload["name"],
-                "op": payload["op"], "payload_spec": payload, "rep": rep, "users": self.scenario.users}
+    def _sweep_cell(self, base: dict[str, Any], steps: list[dict[str, Any]], stopped: str | None,
+                    spec: CellSpec) -> dict[str, Any]:
+        slo = spec.plan.slo
+        assert slo is not None
+        passing = []
+        for s in steps:
+            bad = (s["errors"] + s["wrong"]) / max(s["requests"], 1)
+            s["meets_slo"] = (s["latency_us"].get("p99", math.inf) <= slo.p99_us and bad <= slo.max_error_rate
+                              and s["requests"] >= 0.9 * s["issued"])
+            if s["meets_slo"]:
+                passing.append(s)
+        best = max(passing, key=lambda s: s["throughput_rps"]) if passing else None
+        last = best or steps[0]
+        return {**base, "status": "ok" if best else "errors", "steps": steps, "stopped_early": stopped,
+                "slo": {"p99_us": slo.p99_us, "max_error_rate": slo.max_error_rate},
+                "max_sustainable_rps": best["throughput_rps"] if best else 0.0,
+                "client_bound": any(s["client_bound"] for s in steps if s is best),
+                "latency_us": last["latency_us"], "throughput_rps": last["throughput_rps"], "cpu": last["cpu"],
+                "requests": sum(s["requests"] for s in steps), "errors": sum(s["errors"] for s in steps),
+                "wrong": sum(s["wrong"] for s in steps), "histogram_file": last["histogram_file"],
+                "error_samples": [x for s in steps for x in s["error_samples"]][:3]}
 
-    def _record_gap(self, svc: Service, transport: str, payload: dict[str, Any]) -> None:
-        self.cells.append({**self._base(svc, transport, payload, 0), "status": "gap",
-                           "reason": svc.gap(transport)})
+    def _base(self, svc: Service, transport: str, spec: CellSpec) -> dict[str, Any]:
+        return {"id": cell_id(svc.name, transport, spec.label, spec.rep), "service": svc.name,
+                "language": svc.language, "transport": transport, "payload": spec.payload["name"],
+                "op": spec.payload["op"], "payload_spec": spec.payload, "kind": spec.kind, "rep": spec.rep,
+                "users": spec.users, "tokens": spec.payload.get("tokens"), "size": spec.payload.get("size")}
 
-    def _record_failed(self, svc: Service, transport: str, payload: dict[str, Any], rep: int, reason: str) -> None:
-        self.cells.append({**self._base(svc, transport, payload, rep), "status": "failed", "reason": reason})
+    def _record_failed(self, svc: Service, transport: str, spec: CellSpec, reason: str) -> None:
+        self.cells.append({**self._base(svc, transport, spec), "status": "failed", "reason": reason})
         self._write()
 
     def _write(self) -> None:
         doc = {"schema": SCHEMA_VERSION, "run": self.out.name, "scenario": self.scenario.name,
-               "interrupted": self.interrupted, "cells": self.cells}
+               "interrupted": self.interrupted, "pingpong": self.pingpong, "cells": self.cells}
         tmp = self.out / "cells.json.tmp"
         tmp.write_text(json.dumps(doc, indent=1))
         tmp.replace(self.out / "cells.json")
@@ -275,17 +434,25 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_window(out: Path, gen: Proc, timeout_s: float) -> dict[str, float]:
+def _boundaries(window: dict[str, Any]) -> list[float]:
+    phases = window["phases"]
+    times = [p["start"] for p in phases]
+    if phases and phases[-1]["end"] is not None:
+        times.append(phases[-1]["end"])
+    return times
+
+
+def _wait_window(out: Path, gen: Proc, timeout_s: float) -> dict[str, Any]:
     path = Path(str(out) + ".window")
     deadline = time.monotonic() + timeout_s
     while not path.exists():
         if not gen.alive():
             raise HarnessError(f"locust exited with code {gen.popen.returncode} before starting")
         if time.monotonic() > deadline:
-            raise HarnessError("locust did not start its test within 60 s")
+            raise HarnessError(f"locust did not start its test within {timeout_s:.0f} s")
         time.sleep(0.02)
     time.sleep(0.01)
-    window: dict[str, float] = json.loads(path.read_text())
+    window: dict[str, Any] = json.loads(path.read_text())
     path.unlink()
     return window
 
@@ -294,15 +461,18 @@ def _sample_at(when: float, service: Proc, gen: Proc, redis_proc: Proc | None) -
     delay = when - time.monotonic()
     if delay > 0:
         time.sleep(delay)
-    return CpuSample(wall=time.monotonic(), service=tree_cpu_seconds(service.pid),
-                     loadgen=tree_cpu_seconds(gen.pid),
+    return CpuSample(wall=time.monotonic(), service=tree_cpu_seconds(service.pid), loadgen=tree_cpu_seconds(gen.pid),
                      redis=tree_cpu_seconds(redis_proc.pid) if redis_proc else 0.0)
 
 
 def _cell_line(cell: dict[str, Any]) -> str:
-    name = f"{cell['service']}/{cell['transport']}/{cell['payload']}"
+    name = f"{cell['service']}/{cell['transport']}/{cell['payload']}" + (
+        f" [{cell['kind']}]" if cell.get("kind") not in (None, "closed") else "")
     if cell["status"] == "failed":
         return f"{name} FAILED: {cell.get('reason', '').splitlines()[0]}"
+    if cell.get("kind") == "sweep":
+        return (f"{name}: max sustainable {cell['max_sustainable_rps']:.0f} req/s over {len(cell['steps'])} steps"
+                + (f", stopped at {cell['stopped_early']}" if cell.get("stopped_early") else ""))
     lat = cell["latency_us"]
     flags = []
     if cell["errors"] or cell["wrong"]:

@@ -79,7 +79,11 @@ class Proc:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of `pid` and all its descendants, including reaped children."""
+    """CPU seconds of `pid` and all its descendants, summed over their threads.
+
+    Read from /proc/<pid>/task/<tid>/schedstat (nanoseconds of CPU time), which is far finer
+    than the 10 ms ticks of /proc/<pid>/stat; where schedstat is missing, psutil's ticks are used.
+    """
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
@@ -87,14 +91,30 @@ def tree_cpu_seconds(pid: int) -> float:
         return 0.0
     total = 0.0
     for p in procs:
+        ns = _schedstat_ns(p.pid)
+        if ns is not None:
+            total += ns / 1e9
+            continue
         try:
             t = p.cpu_times()
         except psutil.NoSuchProcess:
             continue
         total += t.user + t.system
-        # Children that already exited and were waited for count here (e.g. a shell's child).
-        if p.pid == pid:
-            total += t.children_user + t.children_system
+    return total
+
+
+def _schedstat_ns(pid: int) -> int | None:
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    total = 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split(b" ", 1)[0])
+        except (OSError, ValueError):
+            continue  # a thread that exited meanwhile
     return total
 
 

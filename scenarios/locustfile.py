@@ -3,14 +3,15 @@
 1. the client: `harness.clients` (one per transport), wrapping the transport;
 2. `BenchUser`: an abstract User that sets `self.client`, times each call with
    `perf_counter_ns`, checks every reply, records microseconds into the harness's HDR
-   histogram and fires Locust's `request` event (which feeds Locust's UI only);
+   histograms and fires Locust's `request` event (which feeds Locust's UI only);
 3. one concrete User class per target x payload, generated from `BENCH_TARGETS` and
    `BENCH_PAYLOADS`, named `<service>_<transport>_<payload>` (the class picker of `make ui`).
 
-The harness sets the environment: `BENCH_TARGETS` (JSON list of endpoints),
-`BENCH_PAYLOADS` (JSON list of payload specs), `BENCH_OUT` (where to write histograms and
-counters when the test stops), `BENCH_WARMUP_S` and `BENCH_DURATION_S` (the measured window,
-from the start of the test; unset: everything is measured).
+How the load is shaped comes from `BENCH_PLAN` (see `harness/plan.py`): a list of phases, each
+closed loop (every user sends as soon as its previous reply arrived) or open loop (requests
+are due at a fixed or Poisson arrival rate; latency is measured from each request's *intended*
+send time, so a slow reply delays no measurement: no coordinated omission). Without a plan
+(the web UI) the load is closed loop and everything is measured.
 """
 
 from __future__ import annotations
@@ -24,62 +25,58 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import gevent  # noqa: E402
 import grpc.experimental.gevent  # noqa: E402
-from locust import User, events, task  # noqa: E402
+from locust import User, constant, events, task  # noqa: E402
 
 from harness.clients import Client, make_client  # noqa: E402
 from harness.errors import ClientError  # noqa: E402
-from harness.payloads import Payload, make_payload  # noqa: E402
-from harness.stats import encode, new_histogram, record, summarize  # noqa: E402
+from harness.loadshape import Schedule, Tracker  # noqa: E402
+from harness.payloads import Payload, make_payload, user_class_name  # noqa: E402
+from harness.plan import Plan  # noqa: E402
 from harness.supervisor import Endpoint  # noqa: E402
 
 grpc.experimental.gevent.init_gevent()
 
-WARMUP_S = float(os.environ.get("BENCH_WARMUP_S", "0"))
-DURATION_S = float(os.environ.get("BENCH_DURATION_S", "inf"))
 TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "10"))
-
-
-class Cell:
-    """What one User class measures: counters and the microsecond histogram."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.hist = new_histogram()
-        self.requests = 0
-        self.errors = 0
-        self.wrong = 0
-        self.warmup_requests = 0
-        self.error_samples: list[str] = []
-
-    def as_dict(self) -> dict[str, Any]:
-        """Counters, a few error messages, and the histogram as text."""
-        return {"requests": self.requests, "errors": self.errors, "wrong": self.wrong,
-                "warmup_requests": self.warmup_requests, "error_samples": self.error_samples,
-                "latency_us": summarize(self.hist), "histogram": encode(self.hist)}
-
-
-CELLS: dict[str, Cell] = {}
-WINDOW = {"start": 0.0, "end": float("inf")}
+PLAN = Plan.from_env(os.environ.get("BENCH_PLAN"))
+TRACKER = Tracker(PLAN)
+SCHEDULE: Schedule | None = None
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
-    now = time.monotonic()
-    WINDOW["start"] = now + WARMUP_S
-    WINDOW["end"] = WINDOW["start"] + DURATION_S
+    global SCHEDULE
+    TRACKER.start(time.monotonic())
+    if PLAN.open_loop:
+        SCHEDULE = Schedule(TRACKER.phases, PLAN.arrival, seed=PLAN.seed)
     out = os.environ.get("BENCH_OUT")
     if out:
-        Path(out + ".window").write_text(json.dumps({"start": WINDOW["start"], "end": WINDOW["end"]}))
+        Path(out + ".window").write_text(json.dumps(TRACKER.window()))
+    if PLAN.slo is not None:
+        gevent.spawn(_watch_slo, environment)
+
+
+def _watch_slo(environment: Any) -> None:
+    """Stop a sweep after the first measured step that breaks the objective."""
+    for phase in TRACKER.phases:
+        delay = phase.end - time.monotonic()
+        if delay > 0:
+            gevent.sleep(delay + 0.05)
+        if phase.measured and TRACKER.breaks_slo(phase):
+            TRACKER.stopped_early = phase.name
+            environment.runner.quit()
+            return
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
     out = os.environ.get("BENCH_OUT")
+    if SCHEDULE is not None:
+        SCHEDULE.count_dropped(time.monotonic())
     if out:
-        data = {"window": WINDOW, "cells": {name: c.as_dict() for name, c in CELLS.items()}}
         tmp = Path(out + ".tmp")
-        tmp.write_text(json.dumps(data))
+        tmp.write_text(json.dumps(TRACKER.results()))
         tmp.replace(out)
 
 
@@ -90,12 +87,14 @@ class BenchUser(User):
     endpoint: Endpoint
     payload: Payload
     variant = ""
+    wait_time = constant(0)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.client: Client = make_client(self.endpoint, timeout_s=TIMEOUT_S, variant=self.variant)
-        self.cell = CELLS.setdefault(type(self).__name__, Cell(type(self).__name__))
+        self.cell = type(self).__name__
         self.request_type = self.endpoint.transport
+        self.label = f"{self.endpoint.service}/{self.payload.name}"
 
     def on_stop(self) -> None:
         """Release the connection."""
@@ -103,39 +102,42 @@ class BenchUser(User):
 
     @task
     def call(self) -> None:
-        """One request: timed, checked, recorded."""
+        """One request: (in open loop, at its due time) timed, checked, recorded."""
+        intended_ns: int | None = None
+        if SCHEDULE is not None:
+            slot = SCHEDULE.next_slot()
+            if slot is None:  # the schedule is over: idle until Locust stops the test
+                gevent.sleep(0.5)
+                return
+            due, phase_index = slot
+            now = time.monotonic()
+            if due > now:
+                # A free user: it sends when it wakes. gevent's timers wake it up to ~1 ms late;
+                # that lag is the harness's, not the service's, so it is counted apart.
+                gevent.sleep(due - now)
+                TRACKER.note_wakeup(phase_index, time.monotonic() - due)
+            else:
+                # Every user was busy when this request fell due: the service's slowness delayed
+                # the send, so its latency counts from the intended time (no coordinated omission).
+                TRACKER.note_queued(phase_index, now - due)
+                intended_ns = int(due * 1e9)
         p = self.payload
-        t0 = time.perf_counter_ns()
+        t0 = time.perf_counter_ns()  # CLOCK_MONOTONIC on Linux: comparable with time.monotonic()
         exc: Exception | None = None
-        ok = False
+        reply = None
         try:
             reply = self.client.call(p.op, p.body)
-            ok = p.check(reply)
-            if not ok:
-                exc = ValueError(f"wrong reply: ok={reply.ok} error={reply.error}")
+            if not p.check(reply):
+                exc = ValueError(f"wrong reply: ok={reply.ok} error={reply.error} {reply.error_message()[:120]}")
         except ClientError as e:
             exc = e
-            reply = None
-        elapsed_us = (time.perf_counter_ns() - t0) / 1000.0
-        start = t0 / 1e9  # perf_counter is CLOCK_MONOTONIC on Linux, comparable with time.monotonic
-        cell = self.cell
-        if WINDOW["start"] <= start < WINDOW["end"]:
-            cell.requests += 1
-            if reply is None:
-                cell.errors += 1
-                if len(cell.error_samples) < 5:
-                    cell.error_samples.append(str(exc)[:300])
-            elif not ok:
-                cell.wrong += 1
-                if len(cell.error_samples) < 5:
-                    cell.error_samples.append(str(exc)[:300])
-            record(cell.hist, elapsed_us)
-        elif start < WINDOW["start"]:
-            cell.warmup_requests += 1
+        t1 = time.perf_counter_ns()
+        TRACKER.record(self.cell, t0 if intended_ns is None else intended_ns, t0, t1,
+                       error=reply is None, wrong=reply is not None and exc is not None,
+                       message=str(exc) if exc else "")
         self.environment.events.request.fire(
-            request_type=self.request_type, name=f"{self.endpoint.service}/{p.name}",
-            response_time=elapsed_us / 1000.0, response_length=len(reply.body) if reply else 0,
-            exception=exc, context={})
+            request_type=self.request_type, name=self.label, response_time=(t1 - t0) / 1e6,
+            response_length=len(reply.body) if reply else 0, exception=exc, context={})
 
 
 def _define_users() -> None:
@@ -145,10 +147,10 @@ def _define_users() -> None:
     for t in targets:
         ep = Endpoint(**t)
         for p in payloads:
-            name = f"{ep.service}_{ep.transport}_{p.name}".replace("-", "_").replace(".", "_")
-            cls = type(name, (BenchUser,), {"endpoint": ep, "payload": p, "__module__": __name__,
-                                            "__doc__": f"{p.op} {p.name} on {ep.service} over {ep.transport}"})
-            globals()[name] = cls
+            name = user_class_name(ep.service, ep.transport, p.name)
+            doc = f"{p.op} {p.name} on {ep.service} over {ep.transport}"
+            globals()[name] = type(name, (BenchUser,), {"endpoint": ep, "payload": p, "__module__": __name__,
+                                                        "__doc__": doc})
 
 
 _define_users()

@@ -29,6 +29,7 @@ def test_results_schema(run_dir: Path) -> None:
     doc = json.loads((run_dir / "cells.json").read_text())
     assert doc["schema"] == SCHEMA_VERSION
     cells = doc["cells"]
+    assert {c["kind"] for c in cells} == {"closed"}
     assert {(c["transport"], c["payload"]) for c in cells} == {
         ("http", "echo-64B"), ("http", "diff-200"), ("zmq", "echo-64B"), ("zmq", "diff-200")}
     for c in cells:
@@ -73,3 +74,52 @@ def test_results_are_never_overwritten(run_dir: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "never overwritten" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def measure_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "measure"
+    proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--scenario",
+                           str(REPO / "tests" / "scenarios" / "tiny-measure.toml"), "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def _cells(run: Path, kind: str) -> list[dict]:
+    return [c for c in json.loads((run / "cells.json").read_text())["cells"] if c.get("kind") == kind]
+
+
+def test_floor_and_pingpong(measure_dir: Path) -> None:
+    doc = json.loads((measure_dir / "cells.json").read_text())
+    assert doc["pingpong"]["latency_us"]["p50"] > 1
+    (floor,) = _cells(measure_dir, "floor")
+    assert floor["service"] == "floor" and floor["transport"] == "http" and floor["status"] == "ok"
+
+
+def test_repetitions_and_open_loop(measure_dir: Path) -> None:
+    assert len(_cells(measure_dir, "closed")) == 2
+    opens = _cells(measure_dir, "open")
+    assert len(opens) == 2
+    for c in opens:
+        assert c["offered_rps"] == 200
+        assert c["issued"] > 100 and c["requests"] > 100 and c["wrong"] == 0
+        assert c["latency_uncorrected_us"]["count"] == c["latency_us"]["count"] == c["requests"]
+        # Latency counted from the intended send is never below the one counted from the actual send.
+        assert c["latency_us"]["p99"] >= c["latency_uncorrected_us"]["p99"]
+        assert (measure_dir / c["histogram_uncorrected_file"]).exists()
+
+
+def test_sweep_steps(measure_dir: Path) -> None:
+    (sweep,) = _cells(measure_dir, "sweep")
+    assert [s["offered_rps"] for s in sweep["steps"]] == [100, 200, 400]
+    assert all(s["meets_slo"] for s in sweep["steps"])
+    assert sweep["max_sustainable_rps"] == max(s["throughput_rps"] for s in sweep["steps"])
+
+
+def test_cost_curve_and_report(measure_dir: Path) -> None:
+    curve = _cells(measure_dir, "curve")
+    assert sorted(c["tokens"] for c in curve) == [50, 400]
+    page = (measure_dir / "index.html").read_text()
+    for heading in ("Open loop", "Rate sweeps", "Diff cost curve", "raw TCP ping-pong"):
+        assert heading in page

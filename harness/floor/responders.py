@@ -1,0 +1,158 @@
+"""The cheapest responders the harness can have: no parsing beyond framing, no work.
+
+Run as a script (the floor's service.toml): `responders.py <transport> [options]`. Each answers
+`echo` with the request bytes and `health` with `{}`, and stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import selectors
+import signal
+import socket
+import sys
+from typing import Any
+
+STOP = False
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    global STOP
+    STOP = True
+
+
+def serve_http(host: str, port: int) -> None:
+    """A single-threaded epoll HTTP/1.1 keep-alive echo: the body back, 200, Content-Length."""
+    sel = selectors.DefaultSelector()
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((host, port))
+    lsock.listen(512)
+    lsock.setblocking(False)
+    sel.register(lsock, selectors.EVENT_READ, None)
+    buffers: dict[socket.socket, bytearray] = {}
+    print(f"floor http on {host}:{port}", flush=True)
+    while not STOP:
+        for key, _ in sel.select(timeout=0.5):
+            if key.data is None:
+                conn, _ = lsock.accept()
+                conn.setblocking(False)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sel.register(conn, selectors.EVENT_READ, True)
+                buffers[conn] = bytearray()
+                continue
+            conn = key.fileobj  # type: ignore[assignment]
+            try:
+                data = conn.recv(262144)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(conn)
+                buffers.pop(conn, None)
+                conn.close()
+                continue
+            buf = buffers[conn]
+            buf += data
+            while True:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                length = 0
+                for line in bytes(buf[:end]).split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if len(buf) < end + 4 + length:
+                    break
+                body = b"{}" if buf.startswith(b"GET") else bytes(buf[end + 4:end + 4 + length])
+                del buf[:end + 4 + length]
+                conn.setblocking(True)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                conn.setblocking(False)
+
+
+def serve_zmq(host: str, port: int) -> None:
+    """A ROUTER that returns [identity, '', 'ok', body] for every request."""
+    import zmq
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    sock.bind(f"tcp://{host}:{port}")
+    print(f"floor zmq on {host}:{port}", flush=True)
+    while not STOP:
+        if not sock.poll(500):
+            continue
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            body = b"{}" if frames[-2] == b"health" else frames[-1]
+            sock.send_multipart([*frames[:-2], b"ok", body])
+    sock.close(0)
+    ctx.term()
+
+
+def serve_redis(url: str, queue: str) -> None:
+    """BRPOP a request, LPUSH the reply: the queue without its reliability (no processing list)."""
+    import redis
+
+    r = redis.Redis.from_url(url)
+    print(f"floor redis on {url} queue {queue}", flush=True)
+    while not STOP:
+        got = r.brpop([queue], timeout=1)
+        if got is None:
+            continue
+        msg: bytes = got[1]  # type: ignore[assignment]
+        head, _, body = msg.partition(b"\n")
+        op, rid, reply_key = head.split(b" ")
+        r.lpush(reply_key, b"ok " + rid + b"\n" + (b"{}" if op == b"health" else body))
+
+
+def serve_grpc(host: str, port: int) -> None:
+    """A generic gRPC handler for /bench.v1.Bench/Echo that returns the request bytes unparsed."""
+    from concurrent import futures
+
+    import grpc
+
+    def echo(request: bytes, context: Any) -> bytes:
+        return request
+
+    handler = grpc.method_handlers_generic_handler("bench.v1.Bench", {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo, request_deserializer=None, response_serializer=None)})
+    limit = 17 * 1024 * 1024
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    print(f"floor grpc on {host}:{port}", flush=True)
+    while not STOP:
+        server.wait_for_termination(timeout=0.5)
+    server.stop(0)
+
+
+def main() -> int:
+    """Parse the transport and its options; serve until SIGTERM."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("transport", choices=["http", "zmq", "redis", "grpc"])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--redis-url", default="")
+    p.add_argument("--queue", default="")
+    a = p.parse_args()
+    signal.signal(signal.SIGTERM, _on_term)
+    if a.transport == "http":
+        serve_http(a.host, a.port)
+    elif a.transport == "zmq":
+        serve_zmq(a.host, a.port)
+    elif a.transport == "redis":
+        serve_redis(a.redis_url, a.queue)
+    else:
+        serve_grpc(a.host, a.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

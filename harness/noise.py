@@ -1,0 +1,65 @@
+"""Repetitions and noise: medians, bootstrap confidence intervals, and pyperf-style warnings.
+
+A cell repeated N times gives N values of each metric. The report shows their median and a
+95% bootstrap confidence interval of the median; when that interval is wide compared with the
+median, the numbers are unstable and the harness says so, with what to try.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import defaultdict
+from typing import Any
+
+UNSTABLE_PCT = 10.0
+"""A confidence interval wider than this share of the median (either side) is a warning."""
+
+
+def bootstrap_ci(values: list[float], iterations: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap confidence interval of the median of `values` (degenerate for fewer than 2)."""
+    if len(values) < 2:
+        v = values[0] if values else 0.0
+        return (v, v)
+    rng = random.Random(seed)
+    n = len(values)
+    meds = sorted(statistics.median(rng.choices(values, k=n)) for _ in range(iterations))
+    return (meds[int(0.025 * iterations)], meds[int(0.975 * iterations) - 1])
+
+
+def summarize_reps(values: list[float]) -> dict[str, Any]:
+    """Median, min, max, CI and relative spread of repeated measurements."""
+    if not values:
+        return {}
+    med = statistics.median(values)
+    lo, hi = bootstrap_ci(values)
+    half = max(med - lo, hi - med)
+    return {"median": med, "min": min(values), "max": max(values), "ci95": [lo, hi], "n": len(values),
+            "spread_pct": round(100.0 * half / med, 1) if med else 0.0}
+
+
+def group_reps(cells: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], list[dict[str, Any]]]:
+    """Measured cells grouped by service, transport, payload and kind (their repetitions)."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for c in cells:
+        if c.get("status") in ("ok", "errors") and c.get("kind", "closed") != "sweep":
+            groups[(c["service"], c["transport"], c["payload"], c.get("kind", "closed"))].append(c)
+    return groups
+
+
+def spread_warning(cells: list[dict[str, Any]]) -> list[str]:
+    """Warnings, in the style of pyperf, for cells whose repetitions disagree."""
+    out = []
+    for key, reps in group_reps(cells).items():
+        if len(reps) < 2:
+            continue
+        for metric, values in (("p50", [c["latency_us"]["p50"] for c in reps]),
+                               ("throughput", [c["throughput_rps"] for c in reps])):
+            s = summarize_reps(values)
+            if s["spread_pct"] > UNSTABLE_PCT:
+                out.append(
+                    f"WARNING: {'/'.join(key[:3])} ({key[3]}): the {metric} is unstable: median {s['median']:.0f}, "
+                    f"95% CI {s['ci95'][0]:.0f}..{s['ci95'][1]:.0f} (±{s['spread_pct']:.0f}%) over {s['n']} runs.\n"
+                    "  Try: more repetitions (load.repetitions), longer cells (load.duration_s), a longer warm-up, "
+                    "a quieter machine (nothing else running on these cores), or check [placement].")
+    return out
