@@ -122,6 +122,15 @@ class ServiceTest {
     }
 
     @Test
+    void extraWorkHookBurnsCpuPerOperation() {
+        Service slow = new Service(new Settings(1000, 1000, false, 20_000));
+        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadCpuTime();
+        assertArrayEquals(new byte[] {7}, slow.handle("echo", new byte[] {7}).body());
+        assertTrue(threads.getCurrentThreadCpuTime() - before >= 20_000_000L, "echo spun less than 20 ms of CPU");
+    }
+
+    @Test
     void healthNamesTheService() {
         JsonNode h = Vectors.tree(service.handle("health", new byte[0]).body());
         assertEquals("java", h.get("service").asText());
