@@ -1,13 +1,14 @@
 %% @doc The command line: `bin/bench-erlang <transport> --host H --port P
-%% [--redis-url URL --queue Q --workers N --acceptors N --max-body-bytes N
-%% --max-tokens N]'. Sets the application's environment, starts it, logs the effective
+%% [--redis-url URL --queue Q --workers N --result-expires S --acceptors N
+%% --max-body-bytes N --max-tokens N]'. Sets the application's environment, starts it, logs the effective
 %% configuration. SIGTERM stops the node through init:stop/0 (OTP's default).
 -module(bench_cli).
 
 -export([main/0, parse/1]).
 
--define(USAGE, "usage: bench-erlang http|zmq|redis --host H --port P "
-               "[--redis-url URL] [--queue Q] [--workers N] [--acceptors N] "
+-define(USAGE, "usage: bench-erlang http|zmq|redis|celery --host H --port P "
+               "[--redis-url URL] [--queue Q] [--workers N] [--result-expires S] "
+               "[--acceptors N] "
                "[--max-body-bytes N] [--max-tokens N]").
 
 %% @doc Entry point (`erl -run bench_cli main -extra ARGS').
@@ -32,11 +33,11 @@ main() ->
 %% @doc Parses the arguments into application environment settings.
 -spec parse([string()]) -> {ok, map()} | {error, string()}.
 parse([Transport | Rest]) when Transport =:= "http"; Transport =:= "zmq";
-                               Transport =:= "redis" ->
+                               Transport =:= "redis"; Transport =:= "celery" ->
     T = list_to_atom(Transport),
     options(Rest, #{transport => T});
 parse([Other | _]) ->
-    {error, "unknown transport " ++ Other ++ " (http, zmq or redis)"};
+    {error, "unknown transport " ++ Other ++ " (http, zmq, redis or celery)"};
 parse([]) ->
     {error, "missing transport"}.
 
@@ -47,6 +48,7 @@ options(["--port", P | Rest], Acc) -> int(port, P, Rest, Acc);
 options(["--redis-url", U | Rest], Acc) -> options(Rest, Acc#{redis_url => U});
 options(["--queue", Q | Rest], Acc) -> options(Rest, Acc#{queue => list_to_binary(Q)});
 options(["--workers", N | Rest], Acc) -> int(redis_workers, N, Rest, Acc);
+options(["--result-expires", S | Rest], Acc) -> int(result_expires, S, Rest, Acc);
 options(["--acceptors", N | Rest], Acc) ->
     case int(zmq_acceptors, N, [], Acc) of
         {ok, Acc1} -> int(http_acceptors, N, Rest, Acc1);

@@ -2,7 +2,7 @@
 %% surrogates, an object whose `a' and `b' are arrays of strings).
 -module(bench_json).
 
--export([decode_diff/1, encode_opcodes/1]).
+-export([decode_diff/1, encode_opcodes/1, encode_opcode_list/1]).
 
 %% @doc Decodes a diff request. jiffy already rejects invalid UTF-8 inside strings and
 %% `\ud800'-style escapes that leave a lone surrogate (verified in bench_json_tests); the
@@ -42,10 +42,15 @@ strings(_) -> false.
 
 %% @doc `{"opcodes": [[tag, i1, i2, j1, j2], ...]}' as iodata.
 -spec encode_opcodes([bench_difflib:opcode()]) -> iodata().
-encode_opcodes([]) ->
-    <<"{\"opcodes\":[]}">>;
-encode_opcodes([First | Rest]) ->
-    [<<"{\"opcodes\":[">>, opcode(First), [[$, | opcode(Op)] || Op <- Rest], <<"]}">>].
+encode_opcodes(Opcodes) ->
+    [<<"{\"opcodes\":">>, encode_opcode_list(Opcodes), $}].
+
+%% @doc `[[tag, i1, i2, j1, j2], ...]' as iodata (the celery result is the list itself).
+-spec encode_opcode_list([bench_difflib:opcode()]) -> iodata().
+encode_opcode_list([]) ->
+    <<"[]">>;
+encode_opcode_list([First | Rest]) ->
+    [$[, opcode(First), [[$, | opcode(Op)] || Op <- Rest], $]].
 
 opcode({Tag, I1, I2, J1, J2}) ->
     [<<"[\"">>, atom_to_binary(Tag), <<"\",">>, integer_to_binary(I1), $,,

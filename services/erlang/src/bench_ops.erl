@@ -3,8 +3,8 @@
 %% this module knows nothing about transports.
 -module(bench_ops).
 
--export([init_settings/1, settings/0, run/2, error_body/2, error_reply/2,
-         health_body/0, diff/1, extra_work/0]).
+-export([init_settings/1, settings/0, run/2, safely/2, error_body/2, error_reply/2,
+         health_body/0, diff/1, echo_text/1, diff_tokens/2, extra_work/0]).
 
 -export_type([code/0, reply/0]).
 
@@ -40,7 +40,13 @@ settings() ->
 %% logged and answered `internal', so that the transport keeps serving.
 -spec run(binary(), binary()) -> reply().
 run(Op, Body) ->
-    try dispatch(Op, Body)
+    safely(Op, fun() -> dispatch(Op, Body) end).
+
+%% @doc Runs `Fun' (an op); any exception is logged and becomes an `internal' error.
+-spec safely(binary(), fun(() -> {ok, T} | {error, code(), binary()})) ->
+          {ok, T} | {error, code(), binary()}.
+safely(Op, Fun) ->
+    try Fun()
     catch
         Class:Reason:Stack ->
             logger:error("op ~0p failed: ~0p:~0p ~0p", [Op, Class, Reason, Stack]),
@@ -63,25 +69,46 @@ dispatch(Op, _Body) ->
 %% shape, token limit. Raises on the internal-fault hook (when enabled).
 -spec diff(binary()) -> reply().
 diff(Body) ->
-    #{max_tokens := MaxTokens, test_hooks := Hooks} = settings(),
     case byte_size(Body) > max_body() of
         true ->
             too_large_body();
         false ->
             case bench_json:decode_diff(Body) of
-                {ok, A, B} when length(A) + length(B) > MaxTokens ->
-                    {error, too_large,
-                     iolist_to_binary(io_lib:format("len(a) + len(b) = ~b tokens is over the "
-                                                    "limit of ~b", [length(A) + length(B),
-                                                                     MaxTokens]))};
-                {ok, [?FAULT_TOKEN], _B} when Hooks ->
-                    erlang:error({bench_fault_hook, internal});
                 {ok, A, B} ->
-                    extra_work(),
-                    {ok, bench_json:encode_opcodes(bench_difflib:opcodes(A, B))};
+                    case diff_tokens(A, B) of
+                        {ok, Opcodes} -> {ok, bench_json:encode_opcodes(Opcodes)};
+                        {error, _, _} = Error -> Error
+                    end;
                 {error, Message} ->
                     {error, bad_request, Message}
             end
+    end.
+
+%% @doc The diff op on decoded token lists (already checked to be lists of strings): the
+%% token limit, the internal-fault hook (raises), the extra-work hook, difflib.
+-spec diff_tokens([binary()], [binary()]) ->
+          {ok, [bench_difflib:opcode()]} | {error, code(), binary()}.
+diff_tokens(A, B) ->
+    #{max_tokens := MaxTokens, test_hooks := Hooks} = settings(),
+    case {length(A) + length(B), A} of
+        {N, _} when N > MaxTokens ->
+            {error, too_large,
+             iolist_to_binary(io_lib:format("len(a) + len(b) = ~b tokens is over the "
+                                            "limit of ~b", [N, MaxTokens]))};
+        {_, [?FAULT_TOKEN]} when Hooks ->
+            erlang:error({bench_fault_hook, internal});
+        _ ->
+            extra_work(),
+            {ok, bench_difflib:opcodes(A, B)}
+    end.
+
+%% @doc The echo op on a text (a UTF-8 binary, as the celery transport receives it): the
+%% size limit on its UTF-8 bytes, the extra-work hook.
+-spec echo_text(binary()) -> {ok, binary()} | {error, code(), binary()}.
+echo_text(Text) ->
+    case byte_size(Text) > max_body() of
+        true -> too_large_body();
+        false -> extra_work(), {ok, Text}
     end.
 
 %% @doc The JSON error object `{"error": code, "message": text}'.

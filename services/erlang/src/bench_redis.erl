@@ -3,9 +3,9 @@
 %% runs once, before the workers start (a child of bench_sup that returns `ignore').
 -module(bench_redis).
 
--export([recover/1, start_worker/2, worker/3, parse_header/1]).
+-export([recover/1, start_worker/2, worker/3, parse_header/1, connect/1]).
 
--type opts() :: #{redis_url := string(), queue := binary()}.
+-type opts() :: #{redis_url := string(), queue := binary(), _ => _}.
 
 -define(BLOCK_S, <<"1">>).            % BLMOVE timeout, seconds
 -define(CALL_TIMEOUT_MS, 5000).       % eredis call timeout; above the BLMOVE timeout
@@ -19,7 +19,8 @@ recover(#{queue := Queue} = Opts) ->
     case connect(Opts) of
         {ok, C} ->
             N = recover_loop(C, Queue, processing(Queue), 0),
-            logger:notice("redis: recovered ~b message(s) from ~s", [N, processing(Queue)]),
+            logger:notice("~s: recovered ~b message(s) from ~s",
+                          [maps:get(label, Opts, "redis"), N, processing(Queue)]),
             eredis:stop(C),
             ignore;
         {error, Reason} ->
@@ -112,6 +113,8 @@ is_ascii(Bin) ->
 processing(Queue) -> <<Queue/binary, ":processing">>.
 dead(Queue) -> <<Queue/binary, ":dead">>.
 
+%% @doc A new eredis connection to the URL in the options (linked, no reconnection).
+-spec connect(#{redis_url := string(), _ => _}) -> {ok, pid()} | {error, term()}.
 connect(#{redis_url := Url}) ->
     case parse_url(Url) of
         {ok, Host, Port, Db, Password} ->

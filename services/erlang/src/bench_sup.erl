@@ -16,7 +16,7 @@ init([]) ->
     {ok, {Flags, child_specs(Transport, Env)}}.
 
 %% @doc The children serving one transport.
--spec child_specs(http | zmq | redis, map()) -> [supervisor:child_spec()].
+-spec child_specs(http | zmq | redis | celery, map()) -> [supervisor:child_spec()].
 child_specs(http, #{host := Host, port := Port, http_acceptors := N}) ->
     [#{id => bench_http,
        start => {bench_http, start_link, [#{host => ip(Host), port => Port, acceptors => N}]},
@@ -34,6 +34,18 @@ child_specs(redis, #{redis_url := Url, queue := Queue, redis_workers := N}) ->
        restart => temporary}
      | [#{id => {bench_redis_worker, I},
           start => {bench_redis, start_worker, [Opts, I]},
+          type => worker}
+        || I <- lists:seq(1, N)]];
+
+child_specs(celery, #{redis_url := Url, queue := Queue, redis_workers := N,
+                      result_expires := Expires}) ->
+    Opts = #{redis_url => Url, queue => Queue, result_expires => Expires, label => "celery"},
+    %% As for redis: recovery of `<queue>:processing' first and once, then the consumers.
+    [#{id => bench_celery_recovery,
+       start => {bench_redis, recover, [Opts]},
+       restart => temporary}
+     | [#{id => {bench_celery_consumer, I},
+          start => {bench_celery, start_consumer, [Opts, I]},
           type => worker}
         || I <- lists:seq(1, N)]].
 
