@@ -213,7 +213,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Per-cell changes between two runs."""
     from harness.compare import compare_runs
 
-    return compare_runs(_resolve_run(args.run_a), _resolve_run(args.run_b), args.fail_on_regression)
+    chart = Path(args.chart).resolve() if args.chart else None
+    return compare_runs(_resolve_run(args.run_a), _resolve_run(args.run_b), args.fail_on_regression, chart)
 
 
 def _start_all(services: list[Service], transports: list[str], log_dir: Path, cores: str | None):
@@ -310,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_a")
     s.add_argument("run_b")
     s.add_argument("--fail-on-regression", type=float, metavar="PCT", default=None,
-                   help="exit 1 when a cell's p50 or CPU per request worsens by more than PCT percent beyond noise")
+                   help="exit 1 when a metric of a cell worsens beyond the noise by more than PCT percent")
+    s.add_argument("--chart", help="where to write the chart (default: <run B>/compare-<run A>.png)")
     s.set_defaults(fn=cmd_compare)
     for name, fn, text in (("up", cmd_up, "start services until Ctrl-C"), ("ui", cmd_ui, "Locust web UI")):
         s = sub.add_parser(name, help=text)

@@ -1,76 +1,164 @@
 """Per-cell changes between two runs: p50, p99, throughput and service CPU per request.
 
-A change counts as real only when it is larger than the noise: the spread of the cell's
-repetitions in either run (max - min over median), and at least `NOISE_FLOOR_PCT`.
+A change is called real only when it is larger than the noise: the 95% bootstrap confidence
+intervals of the two runs' medians (over their repetitions) do not overlap, and the change
+exceeds `NOISE_FLOOR_PCT`. A cell measured once in either run has no spread to go by; its
+noise is taken as `SINGLE_RUN_NOISE_PCT`, and the output says so.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.noise import bootstrap_ci
 from harness.report import load_run
 
 NOISE_FLOOR_PCT = 5.0
+SINGLE_RUN_NOISE_PCT = 15.0
 METRICS = (("p50", "p50 µs", True), ("p99", "p99 µs", True), ("throughput_rps", "req/s", False),
            ("cpu_us_per_req", "CPU µs/req", True))
 
+Key = tuple[str, str, str, str]
 
-def _per_cell(cells: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, list[float]]]:
-    out: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+@dataclass
+class Change:
+    """One metric of one cell, A against B."""
+
+    cell: Key
+    metric: str
+    a: float
+    b: float
+    pct: float
+    noise_pct: float
+    real: bool
+    worse: bool
+    reps: tuple[int, int]
+
+    @property
+    def verdict(self) -> str:
+        """'worse', 'better' or 'same' (within the noise)."""
+        return ("worse" if self.worse else "better") if self.real else "same"
+
+
+def per_cell(cells: list[dict[str, Any]]) -> dict[Key, dict[str, list[float]]]:
+    """Measured values of each metric per cell (service, transport, payload, kind), one per repetition."""
+    out: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for c in cells:
-        if c["status"] not in ("ok", "errors"):
+        if c["status"] not in ("ok", "errors") or c.get("kind", "closed") == "sweep":
             continue
-        k = (c["service"], c["transport"], c["payload"])
+        k = (c["service"], c["transport"], c["payload"], c.get("kind", "closed"))
         out[k]["p50"].append(c["latency_us"]["p50"])
         out[k]["p99"].append(c["latency_us"]["p99"])
         out[k]["throughput_rps"].append(c["throughput_rps"])
-        if c["cpu"]["service_us_per_req"] is not None:
+        if c["cpu"].get("service_us_per_req") is not None:
             out[k]["cpu_us_per_req"].append(c["cpu"]["service_us_per_req"])
     return out
 
 
-def _spread_pct(values: list[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    med = statistics.median(values)
-    return 100.0 * (max(values) - min(values)) / med if med else 0.0
-
-
-def compare_runs(run_a: Path, run_b: Path, fail_on_regression: float | None = None) -> int:
-    """Print the table; return 1 when `fail_on_regression` is set and a cell got worse beyond it."""
-    a, _ = load_run(run_a)
-    b, _ = load_run(run_b)
-    ca, cb = _per_cell(a["cells"]), _per_cell(b["cells"])
-    keys = sorted(set(ca) & set(cb))
-    if not keys:
-        print("the two runs have no measured cell in common")
-        return 1
-    print(f"A = {run_a.name}\nB = {run_b.name}\n")
-    print(f"{'cell':40} " + " ".join(f"{label:>22}" for _, label, _ in METRICS))
-    regressions = []
-    for k in keys:
-        cols = []
+def diff_cells(a_cells: list[dict[str, Any]], b_cells: list[dict[str, Any]]) -> list[Change]:
+    """Every metric of every cell the two runs share."""
+    ca, cb = per_cell(a_cells), per_cell(b_cells)
+    changes = []
+    for k in sorted(set(ca) & set(cb)):
         for m, _label, lower_is_better in METRICS:
             va, vb = ca[k].get(m, []), cb[k].get(m, [])
             if not va or not vb:
-                cols.append(f"{'–':>22}")
                 continue
             ma, mb = statistics.median(va), statistics.median(vb)
-            change = 100.0 * (mb - ma) / ma if ma else 0.0
-            noise = max(NOISE_FLOOR_PCT, _spread_pct(va), _spread_pct(vb))
-            real = abs(change) > noise
-            worse = (change > 0) == lower_is_better
-            mark = (" WORSE" if worse else " better") if real else ""
-            cols.append(f"{ma:>8.0f}->{mb:<8.0f}{change:+5.0f}%{mark[:2] if mark else '  '}")
-            if real and worse and fail_on_regression is not None and abs(change) > fail_on_regression:
-                regressions.append(f"{'/'.join(k)} {m} {change:+.1f}% (noise ±{noise:.1f}%)")
-        print(f"{'/'.join(k):40} " + " ".join(cols))
-    print("\nWO = worse beyond the noise, be = better beyond the noise; noise = max(5%, repetition spread)")
-    if regressions:
-        print("\nregressions beyond --fail-on-regression:")
-        print("\n".join(f"  {r}" for r in regressions))
+            pct = 100.0 * (mb - ma) / ma if ma else 0.0
+            if len(va) >= 2 and len(vb) >= 2:
+                lo_a, hi_a = bootstrap_ci(va)
+                lo_b, hi_b = bootstrap_ci(vb)
+                overlap = lo_b <= hi_a and lo_a <= hi_b
+                half = max(hi_a - lo_a, hi_b - lo_b) / 2
+                noise = max(NOISE_FLOOR_PCT, 100.0 * half / ma if ma else 0.0)
+                real = not overlap and abs(pct) > NOISE_FLOOR_PCT
+            else:
+                noise = SINGLE_RUN_NOISE_PCT
+                real = abs(pct) > noise
+            worse = (pct > 0) == lower_is_better
+            changes.append(Change(k, m, ma, mb, pct, noise, real, worse, (len(va), len(vb))))
+    return changes
+
+
+def print_table(changes: list[Change]) -> None:
+    """The per-cell table on stdout."""
+    cells = sorted({c.cell for c in changes})
+    print(f"{'cell':44} " + " ".join(f"{label:>27}" for _, label, _ in METRICS))
+    by = {(c.cell, c.metric): c for c in changes}
+    for k in cells:
+        cols = []
+        for m, _, _ in METRICS:
+            c = by.get((k, m))
+            if c is None:
+                cols.append(f"{'–':>27}")
+                continue
+            mark = {"worse": "WORSE", "better": "better", "same": ""}[c.verdict]
+            cols.append(f"{c.a:>8.0f} -> {c.b:<8.0f}{c.pct:+5.0f}% {mark:<6}")
+        name = "/".join(k[:3]) + ("" if k[3] == "closed" else f" [{k[3]}]")
+        print(f"{name:44} " + " ".join(cols))
+
+
+def chart(changes: list[Change], path: Path) -> Path:
+    """Horizontal bars of % change per cell and metric, the noise band shaded, real changes coloured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = sorted({c.cell for c in changes})
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 0.32 * len(cells) + 1.6), sharey=True)
+    by = {(c.cell, c.metric): c for c in changes}
+    for ax, (m, label, _) in zip(axes, METRICS, strict=True):
+        for i, k in enumerate(cells):
+            c = by.get((k, m))
+            if c is None:
+                continue
+            colour = {"worse": "#c0392b", "better": "#27ae60", "same": "#95a5a6"}[c.verdict]
+            ax.barh(i, c.pct, color=colour)
+            ax.plot([-c.noise_pct, c.noise_pct], [i, i], color="black", alpha=0.25, linewidth=6,
+                    solid_capstyle="butt")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(f"{label}: change B vs A (%)", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(cells)), ["/".join(k[:3]) + ("" if k[3] == "closed" else f" [{k[3]}]")
+                                           for k in cells], fontsize=7)
+    fig.suptitle("red: worse beyond the noise · green: better beyond the noise · grey band: the noise", fontsize=9)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def compare_runs(run_a: Path, run_b: Path, fail_on_regression: float | None = None,
+                 chart_path: Path | None = None) -> int:
+    """Print the table and write the chart; return 1 when a cell got worse beyond the noise and the threshold."""
+    a, _ = load_run(run_a)
+    b, _ = load_run(run_b)
+    changes = diff_cells(a["cells"], b["cells"])
+    if not changes:
+        print("the two runs have no measured cell in common")
         return 1
+    print(f"A = {run_a}\nB = {run_b}\n")
+    print_table(changes)
+    single = [c for c in changes if min(c.reps) < 2]
+    if single:
+        print(f"\nnote: {len({c.cell for c in single})} cell(s) were measured once in a run; their noise is taken "
+              f"as ±{SINGLE_RUN_NOISE_PCT:.0f}%. Set load.repetitions = 3 or more for a verdict based on the spread.")
+    real = [c for c in changes if c.real]
+    print(f"\n{len(real)} change(s) beyond the noise out of {len(changes)} compared "
+          f"({sum(c.worse for c in real)} worse, {sum(not c.worse for c in real)} better)")
+    out = chart(changes, chart_path or (run_b / f"compare-{run_a.name}.png"))
+    print(f"chart: {out}")
+    if fail_on_regression is not None:
+        bad = [c for c in real if c.worse and abs(c.pct) > fail_on_regression]
+        if bad:
+            print(f"\nregressions beyond --fail-on-regression {fail_on_regression:g}%:")
+            for c in bad:
+                print(f"  {'/'.join(c.cell)} {c.metric} {c.pct:+.1f}% (noise ±{c.noise_pct:.1f}%)")
+            return 1
     return 0

@@ -66,6 +66,7 @@ class Scenario:
     sweep: dict[str, Any] | None = None
     curve: dict[str, Any] | None = None
     floor: bool = True
+    env: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,7 +121,7 @@ def load_scenario(path: Path) -> Scenario:
         duration_s=float(load.get("duration_s", 5)), warmup_s=float(load.get("warmup_s", 1)),
         repetitions=int(load.get("repetitions", 1)), placement={k: str(v) for k, v in placement.items()},
         seed=int(data.get("seed", 1)), open=data.get("open"), sweep=data.get("sweep"), curve=data.get("curve"),
-        floor=bool(data.get("floor", True)), raw=data,
+        floor=bool(data.get("floor", True)), env={k: str(v) for k, v in data.get("env", {}).items()}, raw=data,
     )
 
 
@@ -235,7 +236,7 @@ class Runner:
               f"~{_mmss(expected)} expected; placement {sc.placement}", flush=True)
         old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _raise_interrupt)
-        sup = Supervisor(self.out / "logs", redis_cores=sc.placement.get("redis"))
+        sup = Supervisor(self.out / "logs", redis_cores=sc.placement.get("redis"), extra_env=sc.env)
         try:
             for svc in self.services:
                 for t in sc.transports:
