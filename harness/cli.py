@@ -205,7 +205,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     """(Re)write a run's report."""
     from harness.report import write_report
 
-    print(write_report(_resolve_run(args.run)))
+    run = _resolve_run(args.run)
+    print(write_report(run))
+    if args.compare:
+        from harness.compare import write_compare_report
+
+        other = _resolve_run(args.compare)
+        write_report(other)
+        print(write_compare_report(run, other))
     return 0
 
 
@@ -306,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("report", help="write results/<run>/index.html")
     s.add_argument("run", nargs="?", default="latest")
+    s.add_argument("--compare", metavar="RUN_B",
+                   help="also write <RUN_B>/compare-<RUN>.html: both runs side by side, RUN_B's changes marked")
     s.set_defaults(fn=cmd_report)
     s = sub.add_parser("compare", help="per-cell changes between two runs")
     s.add_argument("run_a")

@@ -162,3 +162,48 @@ def compare_runs(run_a: Path, run_b: Path, fail_on_regression: float | None = No
                 print(f"  {'/'.join(c.cell)} {c.metric} {c.pct:+.1f}% (noise ±{c.noise_pct:.1f}%)")
             return 1
     return 0
+
+
+def write_compare_report(run_a: Path, run_b: Path) -> Path:
+    """<run B>/compare-<run A>.html: the changes marked, the chart, and both runs' summaries side by side."""
+    import base64
+    import html
+
+    from harness.report import CSS, aggregate, payload_order, summary_table
+
+    a, meta_a = load_run(run_a)
+    b, meta_b = load_run(run_b)
+    changes = diff_cells(a["cells"], b["cells"])
+    png = chart(changes, run_b / f"compare-{run_a.name}.png") if changes else None
+    rows = []
+    for c in sorted(changes, key=lambda c: (c.cell, c.metric)):
+        cls = {"worse": "failed", "better": "better", "same": ""}[c.verdict]
+        name = "/".join(c.cell[:3]) + ("" if c.cell[3] == "closed" else f" [{c.cell[3]}]")
+        rows.append(f"<tr class='{cls}'><td>{html.escape(name)}</td><td>{c.metric}</td><td>{c.a:,.1f}</td>"
+                    f"<td>{c.b:,.1f}</td><td>{c.pct:+.1f}%</td><td>±{c.noise_pct:.1f}%</td>"
+                    f"<td>{c.reps[0]} / {c.reps[1]}</td><td><b>{c.verdict}</b></td></tr>")
+    img = f"<img src='data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}'>" if png else ""
+
+    def side(run: Path, doc: dict[str, Any], meta: dict[str, Any]) -> str:
+        commit = str(meta.get("git", {}).get("commit", ""))[:12]
+        return (f"<div><h3>{html.escape(run.name)}</h3><p>commit <code>{html.escape(commit)}</code>, scenario "
+                f"{html.escape(str(doc.get('scenario')))}</p>"
+                f"{summary_table(aggregate(run, doc['cells']), payload_order(doc['cells']))}</div>")
+
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>compare {html.escape(run_a.name)} vs {html.escape(run_b.name)}</title>
+<style>{CSS} tr.better td{{background:#e6f4ea}} .sides{{display:grid;grid-template-columns:1fr 1fr;gap:1em}}
+.sides table{{font-size:11px}}</style></head><body>
+<h1>{html.escape(run_b.name)} (B) against {html.escape(run_a.name)} (A)</h1>
+<p class="note">A change is marked only when it is larger than the noise: the 95% bootstrap confidence intervals of
+the two runs' medians over their repetitions do not overlap and the change exceeds {NOISE_FLOOR_PCT:.0f}%. A cell
+measured once in a run has no spread to go by; its noise is taken as ±{SINGLE_RUN_NOISE_PCT:.0f}%.</p>
+<h2>Changes</h2>
+<table class="summary"><tr><th>cell</th><th>metric</th><th>A</th><th>B</th><th>change</th><th>noise</th>
+<th>repetitions A / B</th><th>verdict</th></tr>{''.join(rows)}</table>
+<div class="figs">{img}</div>
+<h2>Side by side</h2><div class="sides">{side(run_a, a, meta_a)}{side(run_b, b, meta_b)}</div>
+</body></html>"""
+    out = run_b / f"compare-{run_a.name}.html"
+    out.write_text(page, encoding="utf-8")
+    return out

@@ -44,6 +44,45 @@ TRACKER = Tracker(PLAN)
 SCHEDULE: Schedule | None = None
 
 
+MICRO_TAB = "microseconds"
+MICRO_COLUMNS = [("name", "cell (service_transport_payload)"), ("requests", "# requests"), ("errors", "errors"),
+                 ("wrong", "wrong replies"), ("p50", "p50 µs"), ("p90", "p90 µs"), ("p99", "p99 µs"),
+                 ("p99_9", "p99.9 µs"), ("max", "max µs")]
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kw: Any) -> None:
+    """In the web UI: a tab with the harness's microsecond percentiles (Locust's columns round to ms)."""
+    web_ui = environment.web_ui
+    if web_ui is None:
+        return
+    web_ui.template_args["extended_tabs"] = [{"title": "Microseconds", "key": MICRO_TAB}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": MICRO_TAB, "structure": [{"key": k, "title": t} for k, t in MICRO_COLUMNS]}]
+
+    from flask import request
+
+    @web_ui.app.after_request
+    def _add_microseconds(response: Any) -> Any:
+        if request.path == "/stats/requests" and response.is_json:
+            response.set_data(json.dumps({**response.json, "extended_stats": [
+                {"key": MICRO_TAB, "data": microsecond_rows()}]}))
+        return response
+
+
+def microsecond_rows() -> list[dict[str, Any]]:
+    """One row per cell of the current test: counts and percentiles from the harness's histograms."""
+    rows = []
+    for phase in TRACKER.phases:
+        for name, c in sorted(phase.cells.items()):
+            n = c.corrected.get_total_count()
+            pct = {k: (c.corrected.get_value_at_percentile(p) if n else 0)
+                   for k, p in (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9))}
+            rows.append({"name": name, "safe_name": name, "requests": c.requests, "errors": c.errors,
+                         "wrong": c.wrong, **pct, "max": c.corrected.get_max_value() if n else 0})
+    return rows
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     global SCHEDULE

@@ -13,6 +13,7 @@ needs=(
   "mvn maven"
   "taskset util-linux"
   "wrk wrk"
+  "chromium chromium"
 )
 # Erlang libraries are not programs: look for their folders.
 libs=(

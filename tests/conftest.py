@@ -35,3 +35,20 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
         yield sup
     finally:
         sup.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of tests/scenarios/tiny.toml (Python over http and zmq), with its report."""
+    import subprocess
+    import sys
+
+    from harness import REPO
+
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--scenario",
+                           str(REPO / "tests" / "scenarios" / "tiny.toml"), "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"report: {out / 'index.html'}" in proc.stdout
+    return out

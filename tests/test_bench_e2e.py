@@ -15,14 +15,8 @@ from harness.stats import decode
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "tiny"
-    proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--scenario",
-                           str(REPO / "tests" / "scenarios" / "tiny.toml"), "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"report: {out / 'index.html'}" in proc.stdout
-    return out
+def run_dir(tiny_run: Path) -> Path:
+    return tiny_run
 
 
 def test_results_schema(run_dir: Path) -> None:
