@@ -13,7 +13,7 @@
 -module(bench_celery_proto).
 
 -export([decode/1, call/3, success/3, failure/4, not_registered/2, date_done/1,
-         result_key/1]).
+         result_key/1, repair_surrogates/1]).
 
 -export_type([meta/0, call/0]).
 
@@ -30,7 +30,7 @@
 -spec decode(binary()) -> {ok, meta(), list(), map()} | {bad, meta(), binary()}
                         | {dead, binary()}.
 decode(Message) ->
-    case json(Message) of
+    case envelope(Message) of
         {ok, #{<<"headers">> := #{<<"id">> := Id} = Headers} = Envelope}
           when is_binary(Id), Id =/= <<>> ->
             Meta = meta(Id, Headers),
@@ -46,6 +46,76 @@ decode(Message) ->
             {dead, <<"no task id in the envelope's headers (not a protocol v2 task message)">>};
         {error, Why} ->
             {dead, <<"the envelope is not JSON: ", Why/binary>>}
+    end.
+
+%% kombu writes the envelope with Python's json, which lets a lone surrogate through as an
+%% escape: `send_task("bench.echo", args=["\ud800"])' puts `"argsrepr": "['\ud800']"' in the
+%% headers. jiffy rejects that, so when the envelope fails on a string that contains a
+%% `\u' escape, lone surrogate escapes are replaced by U+FFFD and the envelope is decoded
+%% again. Only the envelope's own strings are touched (headers such as argsrepr); the
+%% arguments are in the base64 body and are still checked strictly. An id that needed the
+%% repair would no longer name the client's result key: such a message is dead.
+envelope(Message) ->
+    case json(Message) of
+        {error, Why} ->
+            case binary:match(Message, <<"\\u">>) of
+                nomatch ->
+                    {error, Why};
+                _ ->
+                    case json(repair_surrogates(Message)) of
+                        {ok, #{<<"headers">> := #{<<"id">> := Id}} = Doc} when is_binary(Id) ->
+                            case binary:match(Id, <<16#FFFD/utf8>>) of
+                                nomatch -> {ok, Doc};
+                                _ -> {error, <<"the task id holds a lone surrogate">>}
+                            end;
+                        {ok, Doc} -> {ok, Doc};
+                        {error, _} -> {error, Why}
+                    end
+            end;
+        Ok ->
+            Ok
+    end.
+
+%% @doc Replaces every `\uD800'..`\uDFFF' escape that is not part of a high-low pair by
+%% `\uFFFD'. Escaped backslashes (`\\') are skipped, so `\\ud800' (a backslash and the
+%% text "ud800") is left alone. Bytes outside escapes are not looked at.
+-spec repair_surrogates(binary()) -> binary().
+repair_surrogates(Bin) ->
+    iolist_to_binary(repair(Bin, 0, 0, [])).
+
+repair(Bin, Start, Pos, Acc) ->
+    case binary:match(Bin, <<"\\">>, [{scope, {Pos, byte_size(Bin) - Pos}}]) of
+        nomatch ->
+            lists:reverse(Acc, [binary:part(Bin, Start, byte_size(Bin) - Start)]);
+        {P, 1} ->
+            case surrogate_at(Bin, P) of
+                {high, _} ->
+                    case surrogate_at(Bin, P + 6) of
+                        {low, _} -> repair(Bin, Start, P + 12, Acc);
+                        _ -> replace(Bin, Start, P, Acc)
+                    end;
+                {low, _} ->
+                    replace(Bin, Start, P, Acc);
+                none ->
+                    repair(Bin, Start, P + 2, Acc)    % `\\', `\"', `\n', `\u0041', ...
+            end
+    end.
+
+replace(Bin, Start, P, Acc) ->
+    repair(Bin, P + 6, P + 6, [<<"\\ufffd">>, binary:part(Bin, Start, P - Start) | Acc]).
+
+surrogate_at(Bin, P) ->
+    case Bin of
+        <<_:P/binary, $\\, $u, H1, H2, H3, H4, _/binary>> ->
+            try list_to_integer([H1, H2, H3, H4], 16) of
+                N when N >= 16#D800, N =< 16#DBFF -> {high, N};
+                N when N >= 16#DC00, N =< 16#DFFF -> {low, N};
+                _ -> none
+            catch
+                error:badarg -> none
+            end;
+        _ ->
+            none
     end.
 
 meta(Id, Headers) ->
