@@ -7,6 +7,7 @@ check      conformance of every vector over every transport
 bench      run a scenario's matrix into results/<run>/ and write its report
 report     (re)write results/<run>/index.html
 compare    per-cell changes between two runs
+selfbench  the harness's own benchmark: client cost per transport, overhead against wrk
 up         start services and print their endpoints (Ctrl-C stops them)
 ui         start services and the Locust web UI on 127.0.0.1:8089
 """
@@ -224,6 +225,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return compare_runs(_resolve_run(args.run_a), _resolve_run(args.run_b), args.fail_on_regression, chart)
 
 
+def cmd_selfbench(args: argparse.Namespace) -> int:
+    """The harness's own benchmark: client cost per transport and overhead against wrk."""
+    from harness.selfbench import run_selfbench
+
+    out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
+    run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service)
+    print(f"\nresults: {out / 'selfbench.json'}")
+    return 0
+
+
 def _start_all(services: list[Service], transports: list[str], log_dir: Path, cores: str | None):
     from harness.supervisor import Supervisor
 
@@ -323,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when a metric of a cell worsens beyond the noise by more than PCT percent")
     s.add_argument("--chart", help="where to write the chart (default: <run B>/compare-<run A>.png)")
     s.set_defaults(fn=cmd_compare)
+    s = sub.add_parser("selfbench", help="the harness's own benchmark (docs/performance.md)")
+    s.add_argument("--users", type=int, default=32, help="users saturating the load generator (default 32)")
+    s.add_argument("--duration-s", type=float, default=5.0, help="measured seconds per cell (default 5)")
+    s.add_argument("--service", default="python", help="the service whose http transport wrk and the harness share")
+    s.add_argument("--out", help="results folder (default results/selfbench-<time>)")
+    s.set_defaults(fn=cmd_selfbench)
     for name, fn, text in (("up", cmd_up, "start services until Ctrl-C"), ("ui", cmd_ui, "Locust web UI")):
         s = sub.add_parser(name, help=text)
         s.add_argument("services", nargs="*", metavar="SERVICE")

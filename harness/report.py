@@ -431,6 +431,33 @@ def sweep_table(rows: list[dict[str, Any]]) -> str:
             f"<th>notes</th></tr>{''.join(body)}</table>")
 
 
+def celery_table(rows: list[dict[str, Any]]) -> str:
+    """What Celery costs over the raw Redis queue, per service and payload: extra µs and extra CPU."""
+    by = {(r["service"], r["payload"], r["transport"]): r for r in rows
+          if r["kind"] == "closed" and r["transport"] in ("redis", "celery") and r.get("latency_us")}
+    pairs = sorted({(s, p) for s, p, _ in by if (s, p, "redis") in by and (s, p, "celery") in by})
+    if not pairs:
+        return ""
+    body = []
+    for svc, payload in pairs:
+        q, c = by[(svc, payload, "redis")], by[(svc, payload, "celery")]
+        dp50 = c["latency_us"]["p50"] - q["latency_us"]["p50"]
+        qcpu, ccpu = q.get("cpu_plus_redis_us_per_req"), c.get("cpu_plus_redis_us_per_req")
+        dcpu = ccpu - qcpu if qcpu is not None and ccpu is not None else None
+        ratio = c["throughput_rps"] / q["throughput_rps"] if q.get("throughput_rps") else None
+        body.append(f"<tr><td>{html.escape(payload)}</td><td>{html.escape(svc)}</td>"
+                    f"<td>{_fmt(q['latency_us']['p50'])}</td><td>{_fmt(c['latency_us']['p50'])}</td><td>{_fmt(dp50)}</td>"
+                    f"<td>{_fmt(qcpu, 1)}</td><td>{_fmt(ccpu, 1)}</td><td>{_fmt(dcpu, 1)}</td>"
+                    f"<td>{_fmt(ratio, 2)}</td></tr>")
+    return ("<h2>Celery against the raw Redis queue</h2><p>The same operation through Celery (task protocol v2, "
+            "JSON, Redis broker and result backend) and through the project's reliable Redis list queue, per "
+            "service: what the framework costs. CPU counts the service's process tree and redis-server together, "
+            "since both transports do their work in both.</p><table class='summary'><tr><th>payload</th>"
+            "<th>service</th><th>queue p50 µs</th><th>Celery p50 µs</th><th>Celery adds µs</th>"
+            "<th>queue CPU µs/req</th><th>Celery CPU µs/req</th><th>Celery adds CPU µs/req</th>"
+            f"<th>Celery throughput / queue throughput</th></tr>{''.join(body)}</table>")
+
+
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1300px;color:#222;padding:0 1em}
 h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
@@ -527,6 +554,7 @@ The <i>floor</i> of each transport is the same client against a responder that d
 <p>Also as CSV: <a href="cells.csv">cells.csv</a>; raw histograms in <code>hist/</code>; service logs in <code>logs/</code>.</p>
 {'<h2>Failed cells</h2><ul>' + failures + '</ul>' if failed else ''}
 {open_table(rows)}
+{celery_table(rows)}
 {''.join(extra)}
 <h2>Charts</h2>
 {''.join(sections)}

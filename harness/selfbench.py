@@ -1,0 +1,120 @@
+"""The harness's own benchmark (docs/performance.md): what the measuring costs.
+
+1. Requests/s per client core, per transport: the harness's Locust users against the floor
+   responders (no work done), enough users to saturate the load generator's core; rate per
+   core = throughput / load-generator utilisation, and its inverse, client CPU µs per request.
+2. Unloaded client overhead: p50 of a 64 B http echo with one user, against `wrk -t1 -c1` on
+   the same service (the reference service's http transport) in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import REPO
+from harness.errors import HarnessError
+from harness.plan import Plan
+from harness.runner import CellSpec, Runner, Scenario
+from harness.services import discover, load_manifest
+from harness.supervisor import Supervisor
+
+TARGETS = {"http": 20_000, "zmq": 25_000, "redis": 10_000}
+ECHO = {"name": "echo-64B", "op": "echo", "size": 64}
+WRK_LUA = ('wrk.method = "POST"\nwrk.body = string.rep("x", 64)\n'
+           'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+
+
+def _scenario(out: Path, users: int, duration_s: float) -> Scenario:
+    return Scenario(name="selfbench", path=out / "selfbench", services=[], transports=["http", "zmq", "redis", "grpc"],
+                    payloads=[ECHO], users=users, duration_s=duration_s, warmup_s=1.0, repetitions=1,
+                    placement={"loadgen": "0", "services": "1", "redis": "1"}, seed=1)
+
+
+def client_rates(out: Path, users: int, duration_s: float) -> list[dict[str, Any]]:
+    """Throughput per client core of the harness's users against each transport's floor."""
+    sc = _scenario(out, users, duration_s)
+    runner = Runner(sc, out)
+    floor = load_manifest(REPO / "harness" / "floor" / "service.toml")
+    rows = []
+    with Supervisor(out / "logs", redis_cores=sc.placement["redis"]) as sup:
+        for t in sc.transports:
+            proc, endpoint = sup.start(floor, t, cores=sc.placement["services"])
+            cell = runner._run_cell(sup, floor, proc, endpoint,
+                                    CellSpec("floor", ECHO, 0, users, Plan.closed(sc.warmup_s, duration_s)))
+            sup.stop(proc)
+            if cell["status"] == "failed":
+                rows.append({"transport": t, "error": cell.get("reason")})
+                continue
+            util = cell["cpu"]["loadgen_util"]
+            rps = cell["throughput_rps"]
+            rows.append({"transport": t, "users": users, "throughput_rps": rps, "loadgen_util": util,
+                         "client_us_per_req": round(util * 1e6 / rps, 1) if rps else None,
+                         "rps_per_client_core": round(rps / util) if util else None,
+                         "target": TARGETS.get(t), "p50_us": cell["latency_us"]["p50"],
+                         "server_util": cell["cpu"]["service_util"]})
+    return rows
+
+
+def _wrk_p50_us(url: str, lua: Path, seconds: int, cores: str) -> tuple[float, float]:
+    if shutil.which("wrk") is None:
+        raise HarnessError("wrk is not installed: run `make setup` (Debian package wrk)")
+    out = subprocess.run(["taskset", "-c", cores, "wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", "-s", str(lua),
+                          url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    m = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    r = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m or not r:
+        raise HarnessError(f"could not read wrk's output:\n{out}")
+    scale = {"us": 1.0, "ms": 1000.0, "s": 1e6}[m.group(2)]
+    return float(m.group(1)) * scale, float(r.group(1))
+
+
+def client_overhead(out: Path, service: str, duration_s: float) -> dict[str, Any]:
+    """p50 of one harness user against `wrk -t1 -c1` on the same running http service."""
+    svc = discover()[service]
+    sc = _scenario(out, 1, duration_s)
+    runner = Runner(sc, out)
+    lua = out / "post64.lua"
+    lua.write_text(WRK_LUA)
+    with Supervisor(out / "logs") as sup:
+        proc, endpoint = sup.start(svc, "http", cores=sc.placement["services"])
+        warm = max(2.0, svc.warmup_s)
+        _wrk_p50_us(f"http://{endpoint.host}:{endpoint.port}/echo", lua, int(warm), sc.placement["loadgen"])
+        wrk_p50, wrk_rps = _wrk_p50_us(f"http://{endpoint.host}:{endpoint.port}/echo", lua, int(duration_s),
+                                       sc.placement["loadgen"])
+        cell = runner._run_cell(sup, svc, proc, endpoint, CellSpec("closed", ECHO, 0, 1, Plan.closed(1.0, duration_s)))
+    harness_p50 = cell["latency_us"]["p50"]
+    return {"service": service, "wrk_p50_us": wrk_p50, "wrk_rps": wrk_rps, "harness_p50_us": harness_p50,
+            "harness_rps": cell["throughput_rps"], "ratio": round(harness_p50 / wrk_p50, 2), "target_ratio": 1.25}
+
+
+def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "python") -> dict[str, Any]:
+    """Both measurements; written to <out>/selfbench.json and printed as a table."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hist").mkdir(exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    rates = client_rates(out, users, duration_s)
+    overhead = client_overhead(out, service, duration_s)
+    result = {"started": started, "users": users, "duration_s": duration_s, "client_rates": rates,
+              "client_overhead": overhead}
+    (out / "selfbench.json").write_text(json.dumps(result, indent=1))
+    print(f"\nrequests/s per client core (64 B echo against the floor, {users} users, {duration_s:g} s):")
+    print(f"{'transport':10} {'req/s':>8} {'client util':>12} {'client µs/req':>14} {'req/s per core':>15} "
+          f"{'target':>8}")
+    for r in rates:
+        if "error" in r:
+            print(f"{r['transport']:10} failed: {r['error']}")
+            continue
+        target = f"{r['target']:,}" if r["target"] else "–"
+        print(f"{r['transport']:10} {r['throughput_rps']:>8,.0f} {r['loadgen_util']:>12.0%} "
+              f"{r['client_us_per_req']:>14.1f} {r['rps_per_client_core']:>15,} {target:>8}")
+    o = overhead
+    print(f"\nunloaded client overhead, 64 B http echo on {o['service']}: harness p50 {o['harness_p50_us']:.0f} µs, "
+          f"wrk -c1 p50 {o['wrk_p50_us']:.0f} µs: ratio {o['ratio']} (target <= {o['target_ratio']})")
+    return result
