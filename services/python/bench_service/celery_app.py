@@ -14,6 +14,7 @@ from celery import Celery
 from bench_service.ops import BAD_REQUEST, INTERNAL, BenchError, Service
 
 log = logging.getLogger(__name__)
+PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 
 def _as_value_error(e: Exception) -> ValueError:
@@ -68,6 +69,7 @@ def create_app(service: Service, redis_url: str, queue: str) -> Celery:
         broker_connection_retry_on_startup=True,
         task_acks_late=False,
         worker_prefetch_multiplier=4,
+        worker_disable_rate_limits=True,
     )
 
     @app.task(name="bench.echo", typing=False)
@@ -107,4 +109,7 @@ def serve(service: Service, redis_url: str, queue: str, workers: int) -> None:
             "--hostname", f"bench-python-{queue}@%h", "--loglevel", "INFO",
             "--without-heartbeat", "--without-gossip", "--without-mingle"]
     log.info("celery worker: pool=%s concurrency=%d queue=%s", pool, workers, queue)
+    # No per-task log lines ("received", "succeeded in"): they would cost more than an echo.
+    for name in PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     app.worker_main(argv)
