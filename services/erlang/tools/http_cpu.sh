@@ -2,7 +2,7 @@
 # Service CPU per 64 B echo over http: the server pinned to core 1, wrk pinned to core 0.
 # usage: tools/http_cpu.sh mochiweb|inets [wrk connections, default 8] [seconds, default 10]
 # VM flags come from ERL_FLAGS as for the service; SERVER_CORES (default 1) is the
-# taskset list for the server ("0,1" leaves it free to use both cores, as the harness does). Prints one line:
+# taskset list for the server ("0,1" leaves it free to use both cores; the harness pins services to core 1, the default here). Prints one line:
 #   server conns requests req/s cpu_us_per_req p50 p99 ERL_FLAGS
 # CPU is utime+stime of the beam.smp process (/proc/<pid>/stat, clock ticks).
 set -euo pipefail
