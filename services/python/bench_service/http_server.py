@@ -14,6 +14,7 @@ from bench_service.ops import Service
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVER = "uvicorn"
+KEEP_ALIVE_S = 75  # uvicorn's default of 5 s would drop load-generator connections between cells
 
 
 def serve_uvicorn(service: Service, host: str, port: int, workers: int) -> None:
@@ -23,7 +24,7 @@ def serve_uvicorn(service: Service, host: str, port: int, workers: int) -> None:
     config = uvicorn.Config(
         AsgiApp(service), host=host, port=port, http="httptools", loop="uvloop", lifespan="off",
         access_log=False, server_header=False, date_header=False, log_level="info", backlog=2048,
-        h11_max_incomplete_event_size=None,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     # uvicorn re-raises the captured SIGTERM after its graceful shutdown; with a no-op handler
     # installed beforehand that re-raise is harmless and the process exits 0.

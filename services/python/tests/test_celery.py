@@ -93,6 +93,7 @@ def test_wrong_arguments_are_bad_request(client: tuple[Celery, str]) -> None:
 
 
 def test_unregistered_task_fails_instead_of_hanging(client: tuple[Celery, str]) -> None:
+    app, queue = client
     with pytest.raises(NotRegistered):
-        call(client, "bench.nonexistent")
+        app.send_task("bench.nonexistent", queue=queue).get(timeout=5)
     assert call(client, "bench.echo", "next") == "next"
