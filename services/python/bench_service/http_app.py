@@ -111,6 +111,7 @@ class AsgiApp:
         self.service = service
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        """Serve one HTTP request: route, check the size, read the body, run the op, reply."""
         if scope["type"] != "http":
             return
         content_length = None
@@ -161,6 +162,7 @@ class WsgiApp:
         self.service = service
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one HTTP request the same way as `AsgiApp`."""
         content_length = parse_content_length(environ.get("CONTENT_LENGTH") or None)
         checked = precheck(self.service, environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
                            content_length)

@@ -79,6 +79,7 @@ class Worker(threading.Thread):
         self.failure: BaseException | None = None
 
     def run(self) -> None:
+        """Serve until `stop` is set; a failure is recorded and stops the whole service."""
         try:
             self._loop()
         except BaseException as e:  # report to the main thread, which exits non-zero

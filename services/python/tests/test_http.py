@@ -115,3 +115,12 @@ def test_chunked_body_over_limit(connect: Callable[[], http.client.HTTPConnectio
     resp = conn.getresponse()
     assert resp.status == 413
     assert json.loads(resp.read())["error"] == "too_large"
+
+
+def test_chunked_body_under_limit(connect: Callable[[], http.client.HTTPConnection]) -> None:
+    conn = connect()
+    conn.request("POST", "/echo", body=(b"%d," % i for i in range(1000)), encode_chunked=True)
+    resp = conn.getresponse()
+    assert (resp.status, resp.read()) == (200, b"".join(b"%d," % i for i in range(1000)))
+    status, _, reply = request(conn, "POST", "/diff", b'{"a": ["x"], "b": ["x"]}')
+    assert (status, json.loads(reply)) == (200, {"opcodes": [["equal", 0, 1, 0, 1]]})

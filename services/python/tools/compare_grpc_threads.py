@@ -61,6 +61,7 @@ def load(port: int, seconds: float, in_flight: int) -> int:
 
 
 def main() -> int:
+    """Measure each thread-pool size and print a Markdown table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--duration", type=float, default=10)

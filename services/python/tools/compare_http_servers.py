@@ -43,10 +43,12 @@ class Sample:
 
     @property
     def cpu_us_per_request(self) -> float:
+        """Server CPU per request in microseconds."""
         return self.cpu_s * 1e6 / self.requests
 
 
 def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -81,6 +83,7 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 def to_us(value: str) -> float:
+    """A wrk latency such as `448.00us` or `1.54ms` in microseconds."""
     match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", value)
     if match is None:
         raise ValueError(f"cannot read wrk latency {value!r}")
@@ -89,6 +92,7 @@ def to_us(value: str) -> float:
 
 
 def run_wrk(port: int, seconds: int, connections: int, core: str) -> tuple[int, float, float, float, str]:
+    """Run wrk pinned to `core`; returns requests, requests/s, p50 µs, p99 µs and any error lines."""
     cmd = ["taskset", "-c", core, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
            "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}/echo"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -105,6 +109,7 @@ def run_wrk(port: int, seconds: int, connections: int, core: str) -> tuple[int, 
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Poll `GET /health` until it answers 200; exit if the server dies or the deadline passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -119,6 +124,7 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) ->
 
 
 def measure(server: str, args: argparse.Namespace) -> list[Sample]:
+    """Start one server, warm it up, and measure it `args.repeats` times."""
     port = free_port()
     cmd = ["taskset", "-c", args.server_core, sys.executable, "-m", "bench_service", "http",
            "--port", str(port), "--http-server", server]
@@ -144,6 +150,7 @@ def measure(server: str, args: argparse.Namespace) -> list[Sample]:
 
 
 def main() -> int:
+    """Measure every server and print a Markdown table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--servers", nargs="+", default=SERVERS)
     p.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run")
