@@ -293,9 +293,10 @@ class Runner:
                     progress.line(f"{svc.name}/{transport}/{spec.label} FAILED: service died")
                     continue
                 cell = self._run_cell(sup, svc, proc, endpoint, spec)
-                if cell["status"] == "failed" and not proc.alive():
-                    cell["reason"] += f"\nthe service died (exit {proc.popen.returncode}); log {proc.log_path}:\n" \
-                                      f"{proc.log_tail(10)}"
+                if not proc.alive():  # it died during this cell: whatever was measured is not the service's
+                    cell["status"] = "failed"
+                    cell["reason"] = (f"the service died during the cell (exit code {proc.popen.returncode}); "
+                                      f"log {proc.log_path}:\n{proc.log_tail(10)}\n{cell.get('reason', '')}").strip()
                 self.cells.append(cell)
                 self._write()
                 progress.line(_cell_line(cell))

@@ -286,8 +286,11 @@ class Supervisor:
         return self.redis
 
     def start(self, svc: Service, transport: str, cores: str | None = None,
-              ready_timeout_s: float = 60.0, attempts: int = 3) -> tuple[Proc, Endpoint]:
-        """Start one transport of one service and wait until it answers `health`."""
+              ready_timeout_s: float = 60.0, attempts: int = 3, queue: str | None = None) -> tuple[Proc, Endpoint]:
+        """Start one transport of one service and wait until it answers `health`.
+
+        `queue` reuses a queue key (to restart a worker where a killed one left off).
+        """
         from harness.clients import make_client
 
         if transport not in svc.commands:
@@ -297,7 +300,8 @@ class Supervisor:
             raise HarnessError(f"{svc.name} needs {', '.join(missing)} on PATH: run `make setup`")
         needs_redis = transport in ("redis", "celery")
         redis_url = self.ensure_redis().url if needs_redis else ""
-        queue = f"bench.{svc.name}" if transport == "celery" else f"bench:{svc.name}:{os.getpid()}:{time.time_ns()}"
+        if queue is None:
+            queue = f"bench.{svc.name}" if transport == "celery" else f"bench:{svc.name}:{os.getpid()}:{time.time_ns()}"
         last: Exception | None = None
         for _ in range(attempts):
             port = free_port(self.host)
