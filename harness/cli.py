@@ -178,7 +178,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve() if args.out else new_run_dir(RESULTS, scenario)
     if out.exists() and any(out.iterdir()):
         raise HarnessError(f"{out} already holds a run; results are never overwritten: choose another --out")
-    runner = Runner(scenario, out)
+    runner = Runner(scenario, out, workers=args.workers, remote_workers=args.remote_workers,
+                    master_bind=args.master_bind_host, master_port=args.master_port)
     runner.run()
     index = write_report(out)
     failed = [c for c in runner.cells if c["status"] == "failed"]
@@ -321,6 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="results folder (default results/<time>-<scenario>)")
     s.add_argument("services", nargs="*", metavar="SERVICE", help="only these services")
     s.add_argument("--transport", "-t", action="append", choices=TRANSPORTS)
+    s.add_argument("--workers", type=int, default=0,
+                   help="run Locust as a master and N local worker processes (histograms merged exactly)")
+    s.add_argument("--remote-workers", type=int, default=0, metavar="M",
+                   help="also wait for M workers started on other hosts with `python -m harness worker`")
+    s.add_argument("--master-bind-host", default="127.0.0.1",
+                   help="where the master listens for workers (default 127.0.0.1; for remote workers an address "
+                   "of this host)")
+    s.add_argument("--master-port", type=int, default=0,
+                   help="the master's port (default: a free one; give one for remote workers)")
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("report", help="write results/<run>/index.html")
     s.add_argument("run", nargs="?", default="latest")

@@ -31,7 +31,7 @@ from harness.payloads import user_class_name
 from harness.plan import Plan, Slo
 from harness.services import TRANSPORTS, Service, load_manifest, select
 from harness.stats import CpuSample, cpu_delta
-from harness.supervisor import Endpoint, Proc, Supervisor, spawn, stop_group, tree_cpu_seconds
+from harness.supervisor import Endpoint, Proc, Supervisor, free_port, spawn, stop_group, tree_cpu_seconds
 
 SCHEMA_VERSION = 2
 # Schema history:
@@ -196,9 +196,14 @@ def _mmss(s: float) -> str:
 class Runner:
     """Runs one scenario into results/<run-id>/."""
 
-    def __init__(self, scenario: Scenario, out_dir: Path) -> None:
+    def __init__(self, scenario: Scenario, out_dir: Path, workers: int = 0, remote_workers: int = 0,
+                 master_bind: str = "127.0.0.1", master_port: int = 0) -> None:
         self.scenario = scenario
         self.out = out_dir
+        self.workers = workers
+        self.remote_workers = remote_workers
+        self.master_bind = master_bind
+        self.master_port = master_port
         self.cells: list[dict[str, Any]] = []
         self.pingpong: dict[str, Any] | None = None
         self.services = select(scenario.services or None)
@@ -305,33 +310,30 @@ class Runner:
 
     def _run_cell(self, sup: Supervisor, svc: Service, proc: Proc, endpoint: Endpoint,
                   spec: CellSpec) -> dict[str, Any]:
-        sc = self.scenario
         cid = cell_id(svc.name, endpoint.transport, spec.label, spec.rep)
         out = self.out / "hist" / f"{cid}.json"
         base = self._base(svc, endpoint.transport, spec)
         env = {"BENCH_TARGETS": json.dumps([endpoint.__dict__]), "BENCH_PAYLOADS": json.dumps([spec.payload]),
-               "BENCH_OUT": str(out), "BENCH_PLAN": spec.plan.to_json()}
-        user_class = user_class_name(svc.name, endpoint.transport, spec.payload["name"])
+               "BENCH_OUT": str(out), "BENCH_PLAN": spec.plan.to_json(),
+               "BENCH_USER_CLASS": user_class_name(svc.name, endpoint.transport, spec.payload["name"])}
         run_time = math.ceil(spec.plan.total_s + 0.5)  # Locust takes whole seconds
-        argv = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py"), "--headless",
-                "-u", str(spec.users), "-r", str(max(spec.users, 1) * 10), "-t", f"{run_time}s",
-                "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5", "--skip-log-setup",
-                "--web-host", "127.0.0.1", user_class]
-        gen = spawn(f"locust:{cid}", argv, self.out / "logs" / f"locust-{cid}.log", cwd=REPO, env=env,
-                    cores=sc.placement.get("loadgen"))
+        gens = self._spawn_loadgen(cid, spec, env, run_time)
+        gen = gens[0]
+        user_class = env["BENCH_USER_CLASS"]  # the tracker's name for the cell, whichever class drives it
         redis_proc = sup.redis.proc if (sup.redis and endpoint.transport in ("redis", "celery")) else None
         samples: list[CpuSample] = []
         try:
-            window = _wait_window(out, gen, timeout_s=60)
+            window = _wait_window(out, gen, timeout_s=120)
             for when in _boundaries(window):
                 if not gen.alive():
                     break
-                samples.append(_sample_at(when, proc, gen, redis_proc))
-            code = gen.popen.wait(timeout=run_time + 60)
+                samples.append(_sample_at(when, proc, gens, redis_proc))
+            code = gen.popen.wait(timeout=run_time + 90)
         except (subprocess.TimeoutExpired, HarnessError) as e:
             return {**base, "status": "failed", "reason": f"load generator: {e}\n{gen.log_tail(10)}"}
         finally:
-            stop_group(gen.popen)
+            for g in gens:
+                stop_group(g.popen)
         if not out.exists():
             return {**base, "status": "failed",
                     "reason": f"load generator wrote no results (exit {code}); log {gen.log_path}:\n{gen.log_tail(10)}"}
@@ -351,9 +353,60 @@ class Runner:
                 steps.append(step)
         if not steps:
             return {**base, "status": "failed", "reason": "no measured phase completed"}
+        workers = self._worker_files(cid, data, measured)
         if spec.kind == "sweep":
-            return self._sweep_cell(base, steps, data.get("stopped_early"), spec)
-        return {**base, **steps[0]}
+            return {**self._sweep_cell(base, steps, data.get("stopped_early"), spec), **workers}
+        return {**base, **steps[0], **workers}
+
+    def _spawn_loadgen(self, cid: str, spec: CellSpec, env: dict[str, str], run_time: int) -> list[Proc]:
+        """One headless Locust process, or a master and its local workers; the master first."""
+        sc = self.scenario
+        locust = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py")]
+        cores = sc.placement.get("loadgen")
+        logs = self.out / "logs"
+        common = ["--loglevel", "WARNING", "--skip-log-setup"]
+        if not self.workers and not self.remote_workers:
+            argv = [*locust, "--headless", "-u", str(spec.users), "-r", str(max(spec.users, 1) * 10),
+                    "-t", f"{run_time}s", "--only-summary", "--stop-timeout", "5", "--web-host", "127.0.0.1",
+                    *common, env["BENCH_USER_CLASS"]]
+            return [spawn(f"locust:{cid}", argv, logs / f"locust-{cid}.log", cwd=REPO, env=env, cores=cores)]
+        expected = self.workers + self.remote_workers
+        port = self.master_port or free_port()
+        denv = {**env, "BENCH_DISTRIBUTED": "1", "BENCH_EXPECT_WORKERS": str(expected)}
+        master = [*locust, "--master", "--headless", "--expect-workers", str(expected), "--expect-workers-max-wait",
+                  "60", "--master-bind-host", self.master_bind, "--master-bind-port", str(port),
+                  "-u", str(spec.users), "-r", str(max(spec.users, 1) * 10), "-t", f"{run_time + 30}s",
+                  "--only-summary", "--stop-timeout", "5", *common, "BenchCell"]
+        procs = [spawn(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cwd=REPO, env=denv,
+                       cores=cores)]
+        for k in range(self.workers):
+            argv = [*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *common]
+            procs.append(spawn(f"locust-worker{k}:{cid}", argv, logs / f"locust-{cid}.worker{k}.log", cwd=REPO,
+                               env={"BENCH_DISTRIBUTED": "1"}, cores=cores))
+        return procs
+
+    def _worker_files(self, cid: str, data: dict[str, Any], measured: list[tuple[int, Any]]) -> dict[str, Any]:
+        """Per-worker histograms and counts of a distributed run (the merged ones are the cell's)."""
+        workers = data.get("workers")
+        if not workers:
+            return {}
+        out = []
+        for w in workers:
+            entry: dict[str, Any] = {"index": w["index"], "phases": []}
+            cpu = w.get("cpu", [])
+            for i, ph in measured:
+                cells = w["results"]["phases"][i]["cells"]
+                requests = sum(c["requests"] for c in cells.values())
+                files = []
+                for name, c in cells.items():
+                    f = self.out / "hist" / f"{cid}.{ph['name']}.w{w['index']}.{name}.hdr"
+                    f.write_text(c["histogram"])
+                    files.append(str(f.relative_to(self.out)))
+                cpu_s = cpu[i + 1] - cpu[i] if i + 1 < len(cpu) else None
+                entry["phases"].append({"phase": ph["name"], "requests": requests, "histogram_files": files,
+                                        "cpu_s": round(cpu_s, 4) if cpu_s is not None else None})
+            out.append(entry)
+        return {"workers": out}
 
     def _phase_result(self, cid: str, ph: dict[str, Any], user_class: str, cpu: dict[str, Any] | None,
                       step_name: str) -> dict[str, Any] | None:
@@ -459,11 +512,12 @@ def _wait_window(out: Path, gen: Proc, timeout_s: float) -> dict[str, Any]:
     return window
 
 
-def _sample_at(when: float, service: Proc, gen: Proc, redis_proc: Proc | None) -> CpuSample:
+def _sample_at(when: float, service: Proc | None, gens: list[Proc], redis_proc: Proc | None) -> CpuSample:
     delay = when - time.monotonic()
     if delay > 0:
         time.sleep(delay)
-    return CpuSample(wall=time.monotonic(), service=tree_cpu_seconds(service.pid), loadgen=tree_cpu_seconds(gen.pid),
+    return CpuSample(wall=time.monotonic(), service=tree_cpu_seconds(service.pid) if service else 0.0,
+                     loadgen=sum(tree_cpu_seconds(g.pid) for g in gens),
                      redis=tree_cpu_seconds(redis_proc.pid) if redis_proc else 0.0)
 
 

@@ -5,13 +5,19 @@
    `perf_counter_ns`, checks every reply, records microseconds into the harness's HDR
    histograms and fires Locust's `request` event (which feeds Locust's UI only);
 3. one concrete User class per target x payload, generated from `BENCH_TARGETS` and
-   `BENCH_PAYLOADS`, named `<service>_<transport>_<payload>` (the class picker of `make ui`).
+   `BENCH_PAYLOADS`, named `<service>_<transport>_<payload>` (the class picker of `make ui`);
+   in a distributed run, the one class `BenchCell`, configured by the master's message.
 
 How the load is shaped comes from `BENCH_PLAN` (see `harness/plan.py`): a list of phases, each
 closed loop (every user sends as soon as its previous reply arrived) or open loop (requests
 are due at a fixed or Poisson arrival rate; latency is measured from each request's *intended*
-send time, so a slow reply delays no measurement: no coordinated omission). Without a plan
+send time when the send was held back by busy users: no coordinated omission). Without a plan
 (the web UI) the load is closed loop and everything is measured.
+
+Distributed (`BENCH_DISTRIBUTED=1`, `bench --workers N`): the master sends each worker the cell
+(`bench_config`) when it connects and the start time (`bench_start`) when the test starts; it
+ends the test itself when the plan is over; each worker answers `stop` by sending its
+histograms (`bench_results`), which the master merges exactly (harness/distributed.py).
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gevent  # noqa: E402
+import gevent.event  # noqa: E402
 import grpc.experimental.gevent  # noqa: E402
 from locust import User, constant, events, task  # noqa: E402
+from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from harness.clients import Client, make_client  # noqa: E402
+from harness.distributed import merge_results, self_cpu_seconds, worker_plan  # noqa: E402
 from harness.errors import ClientError  # noqa: E402
 from harness.loadshape import Schedule, Tracker  # noqa: E402
 from harness.payloads import Payload, make_payload, user_class_name  # noqa: E402
@@ -39,10 +48,19 @@ from harness.supervisor import Endpoint  # noqa: E402
 grpc.experimental.gevent.init_gevent()
 
 TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "10"))
-PLAN = Plan.from_env(os.environ.get("BENCH_PLAN"))
-TRACKER = Tracker(PLAN)
-SCHEDULE: Schedule | None = None
+DISTRIBUTED = os.environ.get("BENCH_DISTRIBUTED") == "1"
+STATE: dict[str, Any] = {"plan": Plan.from_env(os.environ.get("BENCH_PLAN")), "schedule": None, "cpu": [],
+                         "results": {}, "worker_index": 0}
+TRACKER = Tracker(STATE["plan"])
+CONFIGURED = gevent.event.Event()
 
+
+def _schedule() -> Schedule | None:
+    schedule: Schedule | None = STATE["schedule"]
+    return schedule
+
+
+# -- the web UI's microsecond tab -----------------------------------------------------------
 
 MICRO_TAB = "microseconds"
 MICRO_COLUMNS = [("name", "cell (service_transport_payload)"), ("requests", "# requests"), ("errors", "errors"),
@@ -50,12 +68,8 @@ MICRO_COLUMNS = [("name", "cell (service_transport_payload)"), ("requests", "# r
                  ("p99_9", "p99.9 µs"), ("max", "max µs")]
 
 
-@events.init.add_listener
-def _on_init(environment: Any, **_kw: Any) -> None:
-    """In the web UI: a tab with the harness's microsecond percentiles (Locust's columns round to ms)."""
-    web_ui = environment.web_ui
-    if web_ui is None:
-        return
+def _install_micro_tab(web_ui: Any) -> None:
+    """A tab with the harness's microsecond percentiles (Locust's own columns round to ms)."""
     web_ui.template_args["extended_tabs"] = [{"title": "Microseconds", "key": MICRO_TAB}]
     web_ui.template_args["extended_tables"] = [
         {"key": MICRO_TAB, "structure": [{"key": k, "title": t} for k, t in MICRO_COLUMNS]}]
@@ -83,17 +97,94 @@ def microsecond_rows() -> list[dict[str, Any]]:
     return rows
 
 
+# -- lifecycle -------------------------------------------------------------------------------
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kw: Any) -> None:
+    runner = environment.runner
+    if environment.web_ui is not None:
+        _install_micro_tab(environment.web_ui)
+    if isinstance(runner, MasterRunner):
+        runner.register_message("bench_results", _on_results)
+
+        def _send_config(msg: Any, **_kw: Any) -> None:
+            known = STATE.setdefault("connected", [])
+            if msg.node_id not in known:
+                known.append(msg.node_id)
+            runner.send_message("bench_config", {
+                "targets": os.environ.get("BENCH_TARGETS"), "payloads": os.environ.get("BENCH_PAYLOADS"),
+                "plan": os.environ.get("BENCH_PLAN"), "workers": int(os.environ.get("BENCH_EXPECT_WORKERS", "1")),
+                "index": known.index(msg.node_id)}, client_id=msg.node_id)
+
+        runner.register_message("bench_hello", _send_config)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message("bench_config", _on_config)
+        runner.register_message("bench_start", _on_start)
+        gevent.spawn(_ask_for_config, runner)
+
+
+def _ask_for_config(runner: Any) -> None:
+    """Worker: ask the master for the cell until it answers (messages sent before init was done are lost)."""
+    while not CONFIGURED.is_set():
+        runner.send_message("bench_hello", {})
+        CONFIGURED.wait(timeout=0.5)
+
+
+def _on_config(msg: Any, **_kw: Any) -> None:
+    """Worker: the cell to drive and this worker's share of the plan."""
+    d = msg.data
+    plan = Plan.from_env(d["plan"])
+    STATE["plan"] = worker_plan(plan, d["workers"], d["index"]) if plan.phases else plan
+    STATE["worker_index"] = d["index"]
+    TRACKER.plan = STATE["plan"]
+    ep = Endpoint(**json.loads(d["targets"])[0])
+    BenchCell.endpoint = ep
+    BenchCell.payload = make_payload(json.loads(d["payloads"])[0])
+    CONFIGURED.set()
+
+
+def _on_start(msg: Any, **_kw: Any) -> None:
+    """Worker: the phases start at the master's wall-clock time (converted to this host's monotonic clock)."""
+    _start_plan(msg.data["start_wall"] - time.time() + time.monotonic())
+
+
+def _start_plan(start_mono: float) -> None:
+    TRACKER.start(start_mono)
+    plan = STATE["plan"]
+    if plan.open_loop:
+        STATE["schedule"] = Schedule(TRACKER.phases, plan.arrival, seed=plan.seed)
+    if DISTRIBUTED:
+        gevent.spawn(_sample_own_cpu)
+
+
+def _sample_own_cpu() -> None:
+    """Worker: this process's CPU seconds at every phase boundary (sent with the results)."""
+    bounds = [p.start for p in TRACKER.phases] + [TRACKER.phases[-1].end] if TRACKER.phases else []
+    for t in bounds:
+        delay = t - time.monotonic()
+        if delay > 0:
+            gevent.sleep(delay)
+        STATE["cpu"].append(self_cpu_seconds())
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
-    global SCHEDULE
-    TRACKER.start(time.monotonic())
-    if PLAN.open_loop:
-        SCHEDULE = Schedule(TRACKER.phases, PLAN.arrival, seed=PLAN.seed)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return  # a worker starts on the master's bench_start
+    now = time.monotonic()
+    if isinstance(runner, MasterRunner):
+        start_wall = time.time() + 0.2
+        runner.send_message("bench_start", {"start_wall": start_wall})
+        TRACKER.start(now + 0.2)
+        gevent.spawn(_end_when_plan_is_over, environment)
+    else:
+        _start_plan(now)
+        if STATE["plan"].slo is not None:
+            gevent.spawn(_watch_slo, environment)
     out = os.environ.get("BENCH_OUT")
     if out:
         Path(out + ".window").write_text(json.dumps(TRACKER.window()))
-    if PLAN.slo is not None:
-        gevent.spawn(_watch_slo, environment)
 
 
 def _watch_slo(environment: Any) -> None:
@@ -108,16 +199,49 @@ def _watch_slo(environment: Any) -> None:
             return
 
 
+def _end_when_plan_is_over(environment: Any) -> None:
+    """Master: stop the workers when the plan ends (they send their results on stop), then quit."""
+    end = TRACKER.phases[-1].end if TRACKER.phases else time.monotonic()
+    gevent.sleep(max(0.0, end - time.monotonic()) + 0.1)
+    environment.runner.stop()  # waits until every worker reported it has stopped; fires test_stop
+    environment.runner.quit()
+
+
+def _on_results(msg: Any, **_kw: Any) -> None:
+    """Master: one worker's histograms and CPU."""
+    STATE["results"][msg.node_id] = msg.data
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
+    runner = environment.runner
+    schedule = _schedule()
+    if schedule is not None:
+        schedule.count_dropped(time.monotonic())
+    if isinstance(runner, WorkerRunner):
+        if TRACKER.phases:
+            runner.send_message("bench_results", {"index": STATE["worker_index"], "results": TRACKER.results(),
+                                                  "cpu": STATE["cpu"]})
+        return
     out = os.environ.get("BENCH_OUT")
-    if SCHEDULE is not None:
-        SCHEDULE.count_dropped(time.monotonic())
-    if out:
-        tmp = Path(out + ".tmp")
-        tmp.write_text(json.dumps(TRACKER.results()))
-        tmp.replace(out)
+    if not out:
+        return
+    if isinstance(runner, MasterRunner):
+        expected = int(os.environ.get("BENCH_EXPECT_WORKERS", "1"))
+        deadline = time.monotonic() + 10
+        while len(STATE["results"]) < expected and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        workers = sorted(STATE["results"].values(), key=lambda w: w["index"])
+        data = merge_results([w["results"] for w in workers])
+        data["workers"] = workers
+    else:
+        data = TRACKER.results()
+    tmp = Path(out + ".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(out)
 
+
+# -- users -----------------------------------------------------------------------------------
 
 class BenchUser(User):
     """Abstract: one harness client per simulated user; subclasses name the target and payload."""
@@ -130,8 +254,10 @@ class BenchUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
+        if DISTRIBUTED and not CONFIGURED.wait(timeout=30):
+            raise RuntimeError("no cell configuration from the master within 30 s")
         self.client: Client = make_client(self.endpoint, timeout_s=TIMEOUT_S, variant=self.variant)
-        self.cell = type(self).__name__
+        self.cell = user_class_name(self.endpoint.service, self.endpoint.transport, self.payload.name)
         self.request_type = self.endpoint.transport
         self.label = f"{self.endpoint.service}/{self.payload.name}"
 
@@ -142,10 +268,14 @@ class BenchUser(User):
     @task
     def call(self) -> None:
         """One request: (in open loop, at its due time) timed, checked, recorded."""
+        if DISTRIBUTED and not TRACKER.phases:
+            gevent.sleep(0.01)  # a worker waits for the master's start time
+            return
         intended_ns: int | None = None
-        if SCHEDULE is not None:
-            slot = SCHEDULE.next_slot()
-            if slot is None:  # the schedule is over: idle until Locust stops the test
+        schedule = _schedule()
+        if schedule is not None:
+            slot = schedule.next_slot()
+            if slot is None:  # the schedule is over: idle until the test stops
                 gevent.sleep(0.5)
                 return
             due, phase_index = slot
@@ -179,6 +309,13 @@ class BenchUser(User):
             response_length=len(reply.body) if reply else 0, exception=exc, context={})
 
 
+class BenchCell(BenchUser):
+    """The one user class of a distributed run: its target and payload come from the master."""
+
+    abstract = not DISTRIBUTED
+    __doc__ = "the cell the master configured (distributed runs)"
+
+
 def _define_users() -> None:
     targets = json.loads(os.environ.get("BENCH_TARGETS", "[]"))
     specs = json.loads(os.environ.get("BENCH_PAYLOADS", "[]"))
@@ -192,4 +329,5 @@ def _define_users() -> None:
                                                         "__doc__": doc})
 
 
-_define_users()
+if not DISTRIBUTED:
+    _define_users()
