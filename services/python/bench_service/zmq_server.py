@@ -79,17 +79,18 @@ def serve(service: Service, host: str, port: int) -> None:
 
 
 def _loop(service: Service, sock: zmq.Socket[bytes], stopping: threading.Event) -> None:
-    """Drain whatever is ready without blocking; poll (bounded, to see SIGTERM) only when idle."""
+    """Receive with a timeout (RCVTIMEO) so SIGTERM is seen within POLL_MS, reply, repeat.
+
+    A blocking receive with a timeout measured cheaper than `poll` followed by non-blocking
+    receives (README.md), and a signal alone does not reliably interrupt libzmq's wait.
+    """
+    sock.setsockopt(zmq.RCVTIMEO, POLL_MS)
     recv = sock.recv_multipart
     send = sock.send_multipart
-    poll = sock.poll
     again = zmq.Again
     while not stopping.is_set():
-        if not poll(POLL_MS, zmq.POLLIN):
+        try:
+            frames = recv()
+        except again:
             continue
-        while True:
-            try:
-                frames = recv(zmq.NOBLOCK)
-            except again:
-                break
-            send(reply_frames(service, frames))
+        send(reply_frames(service, frames))
