@@ -42,12 +42,18 @@ def load(port: int, seconds: float, in_flight: int) -> int:
         future = echo.future(REQUEST, timeout=10, wait_for_ready=True)
         future.add_done_callback(on_done)
 
+    failures: list[str] = []
+
     def on_done(future: grpc.Future) -> None:
         nonlocal done
-        assert future.result() == REQUEST
+        error = future.exception()
+        ok = error is None and future.result() == REQUEST
         with lock:
-            done += 1
-        if time.monotonic() < deadline:
+            if ok:
+                done += 1
+            else:
+                failures.append(repr(error) if error else "wrong reply")
+        if ok and time.monotonic() < deadline:
             fire()
         else:
             finished.release()
@@ -57,6 +63,8 @@ def load(port: int, seconds: float, in_flight: int) -> int:
     for _ in range(in_flight):
         finished.acquire()
     channel.close()
+    if failures:
+        raise SystemExit(f"{len(failures)} call(s) failed, first: {failures[0]}")
     return done
 
 
