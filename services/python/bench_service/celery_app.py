@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Celery
 
-from bench_service.ops import BAD_REQUEST, INTERNAL, BenchError, Service
+from bench_service.ops import BAD_REQUEST, INTERNAL, BenchError, Service, check_no_surrogates, check_tokens
 
 log = logging.getLogger(__name__)
 PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
@@ -38,17 +38,6 @@ def _diff_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]
     if not args and set(kwargs) == {"a", "b"}:
         return kwargs["a"], kwargs["b"]
     raise BenchError(BAD_REQUEST, "bench.diff takes two arguments a and b (arrays of strings)")
-
-
-def _check_tokens(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list) or any(type(t) is not str for t in value):
-        raise BenchError(BAD_REQUEST, f"'{name}' must be an array of strings")
-    for token in value:
-        try:
-            token.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise BenchError(BAD_REQUEST, f"'{name}' holds a string with a lone surrogate") from e
-    return value
 
 
 def create_app(service: Service, redis_url: str, queue: str) -> Celery:
@@ -88,8 +77,10 @@ def create_app(service: Service, redis_url: str, queue: str) -> Celery:
     def diff(*args: Any, **kwargs: Any) -> list[list[Any]]:
         try:
             raw_a, raw_b = _diff_args(args, kwargs)
-            a = _check_tokens(raw_a, "a")
-            b = _check_tokens(raw_b, "b")
+            a = check_tokens(raw_a, "a")
+            b = check_tokens(raw_b, "b")
+            check_no_surrogates(a, "a")
+            check_no_surrogates(b, "b")
             return [list(op) for op in service.diff_tokens(a, b)]
         except Exception as e:
             raise _as_value_error(e) from None

@@ -91,7 +91,7 @@ def busy_spin_us(us: int) -> None:
         pass
 
 
-def _check_tokens(value: Any, name: str) -> list[str]:
+def check_tokens(value: Any, name: str) -> list[str]:
     """Return `value` if it is a list of strings without lone surrogates, else raise bad_request."""
     if not isinstance(value, list):
         raise BenchError(BAD_REQUEST, f"'{name}' must be an array of strings")
@@ -101,7 +101,8 @@ def _check_tokens(value: Any, name: str) -> list[str]:
     return value
 
 
-def _check_no_surrogates(tokens: list[str], name: str) -> None:
+def check_no_surrogates(tokens: list[str], name: str) -> None:
+    """Raise bad_request if a token holds a lone surrogate (it cannot be encoded as UTF-8)."""
     for token in tokens:
         try:
             token.encode("utf-8")
@@ -125,12 +126,12 @@ def parse_diff_request(body: bytes) -> tuple[list[str], list[str]]:
         raise BenchError(BAD_REQUEST, "body must be a JSON object with arrays 'a' and 'b'")
     if "a" not in doc or "b" not in doc:
         raise BenchError(BAD_REQUEST, "body must have both 'a' and 'b'")
-    a = _check_tokens(doc["a"], "a")
-    b = _check_tokens(doc["b"], "b")
+    a = check_tokens(doc["a"], "a")
+    b = check_tokens(doc["b"], "b")
     # The text is valid UTF-8, so a lone surrogate can only come from a \u escape.
     if "\\u" in text:
-        _check_no_surrogates(a, "a")
-        _check_no_surrogates(b, "b")
+        check_no_surrogates(a, "a")
+        check_no_surrogates(b, "b")
     return a, b
 
 
