@@ -94,3 +94,11 @@ def test_unparseable_header_goes_to_dead(client: Client, msg: bytes) -> None:
     # With two workers the dead-lettering may finish just after the echo reply.
     wait_until(lambda: client.conn.lrange(dead, 0, -1) == [msg], "dead letter", timeout=5)
     wait_until(lambda: client.conn.llen(f"{client.queue}:processing") == 0, "processing empty", timeout=5)
+
+
+def test_reply_key_of_wrong_type_does_not_stop_the_worker(client: Client) -> None:
+    client.conn.set("reply:not-a-list", b"a string")
+    client.conn.lpush(client.queue, b"echo wrong-type reply:not-a-list\nbody")
+    assert client.call("echo", b"after") == (b"ok", b"after")
+    wait_until(lambda: client.conn.llen(f"{client.queue}:processing") == 0, "processing empty", timeout=5)
+    assert client.conn.get("reply:not-a-list") == b"a string"
