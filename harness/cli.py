@@ -178,8 +178,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve() if args.out else new_run_dir(RESULTS, scenario)
     if out.exists() and any(out.iterdir()):
         raise HarnessError(f"{out} already holds a run; results are never overwritten: choose another --out")
+    external = None
+    if args.hosts:
+        from harness.hosts import load_hosts
+
+        external = load_hosts(Path(args.hosts))
     runner = Runner(scenario, out, workers=args.workers, remote_workers=args.remote_workers,
-                    master_bind=args.master_bind_host, master_port=args.master_port)
+                    master_bind=args.master_bind_host, master_port=args.master_port, external=external)
     runner.run()
     index = write_report(out)
     failed = [c for c in runner.cells if c["status"] == "failed"]
@@ -233,6 +238,33 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
     run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service)
     print(f"\nresults: {out / 'selfbench.json'}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A remote worker: one Locust worker process per cell, restarted until Ctrl-C (or --cells)."""
+    from harness.supervisor import spawn, stop_group
+
+    log_dir = RESULTS / "worker-logs"
+    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py"), "--worker",
+            "--master-host", args.master_host, "--master-port", str(args.master_port), "--loglevel", "WARNING",
+            "--skip-log-setup"]
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    done = 0
+    print(f"worker for master {args.master_host}:{args.master_port}; Ctrl-C stops it", flush=True)
+    try:
+        while not args.cells or done < args.cells:
+            proc = spawn("locust-worker", argv, log_dir / f"worker-{done}.log", cwd=REPO,
+                         env={"BENCH_DISTRIBUTED": "1"}, cores=args.cores)
+            try:
+                code = proc.popen.wait()
+            finally:
+                stop_group(proc.popen)
+            done += 1
+            print(f"cell {done}: worker exited with code {code}", flush=True)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -331,7 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "of this host)")
     s.add_argument("--master-port", type=int, default=0,
                    help="the master's port (default: a free one; give one for remote workers)")
+    s.add_argument("--hosts", metavar="FILE", help="services already running elsewhere (docs/distributed.md): "
+                   "checked for health, not started")
     s.set_defaults(fn=cmd_bench)
+    s = sub.add_parser("worker", help="a load-generator worker for a master on another host (restarts per cell)")
+    s.add_argument("--master-host", required=True)
+    s.add_argument("--master-port", type=int, required=True)
+    s.add_argument("--cores", help="taskset -c cores for the worker (default: any)")
+    s.add_argument("--cells", type=int, default=0, help="stop after this many cells (default: until Ctrl-C)")
+    s.set_defaults(fn=cmd_worker)
     s = sub.add_parser("report", help="write results/<run>/index.html")
     s.add_argument("run", nargs="?", default="latest")
     s.add_argument("--compare", metavar="RUN_B",

@@ -197,8 +197,12 @@ class Runner:
     """Runs one scenario into results/<run-id>/."""
 
     def __init__(self, scenario: Scenario, out_dir: Path, workers: int = 0, remote_workers: int = 0,
-                 master_bind: str = "127.0.0.1", master_port: int = 0) -> None:
+                 master_bind: str = "127.0.0.1", master_port: int = 0,
+                 external: dict[tuple[str, str], Endpoint] | None = None) -> None:
         self.scenario = scenario
+        self.external = external or {}
+        self.external_health: dict[str, Any] = {}
+        self._external_now = False
         self.out = out_dir
         self.workers = workers
         self.remote_workers = remote_workers
@@ -221,7 +225,7 @@ class Runner:
                     work.append((floor, t, [spec]))
         for svc in self.services:
             for t in sc.transports:
-                if t in svc.commands:
+                if t in svc.commands or (svc.name, t) in self.external:
                     work.append((svc, t, cell_specs(sc, t, max(sc.warmup_s, svc.warmup_s))))
         return work
 
@@ -245,7 +249,7 @@ class Runner:
         try:
             for svc in self.services:
                 for t in sc.transports:
-                    if t not in svc.commands:
+                    if t not in svc.commands and (svc.name, t) not in self.external:
                         for p in sc.payloads:
                             self.cells.append({**self._base(svc, t, CellSpec("closed", p, 0, 0, Plan())),
                                                "status": "gap", "reason": svc.gap(t)})
@@ -280,8 +284,16 @@ class Runner:
     def _run_transport(self, sup: Supervisor, svc: Service, transport: str, specs: list[CellSpec],
                        progress: Progress) -> None:
         sc = self.scenario
+        proc: Proc | None = None
         try:
-            proc, endpoint = sup.start(svc, transport, cores=sc.placement.get("services"))
+            if (svc.name, transport) in self.external:
+                from harness.hosts import check_external
+
+                endpoint = self.external[(svc.name, transport)]
+                self.external_health[f"{svc.name}/{transport}"] = {"endpoint": endpoint.describe(),
+                                                                    "health": check_external(endpoint)}
+            else:
+                proc, endpoint = sup.start(svc, transport, cores=sc.placement.get("services"))
         except HarnessError as e:
             for spec in specs:
                 progress.done += 1
@@ -291,14 +303,14 @@ class Runner:
         try:
             for spec in specs:
                 progress.done += 1
-                if not proc.alive():
+                if proc is not None and not proc.alive():
                     self._record_failed(svc, transport, spec,
                                         f"service exited (code {proc.popen.returncode}); log: {proc.log_path}\n"
                                         f"{proc.log_tail(10)}")
                     progress.line(f"{svc.name}/{transport}/{spec.label} FAILED: service died")
                     continue
                 cell = self._run_cell(sup, svc, proc, endpoint, spec)
-                if not proc.alive():  # it died during this cell: whatever was measured is not the service's
+                if proc is not None and not proc.alive():  # it died in the cell: what was measured is not the service
                     cell["status"] = "failed"
                     cell["reason"] = (f"the service died during the cell (exit code {proc.popen.returncode}); "
                                       f"log {proc.log_path}:\n{proc.log_tail(10)}\n{cell.get('reason', '')}").strip()
@@ -306,9 +318,10 @@ class Runner:
                 self._write()
                 progress.line(_cell_line(cell))
         finally:
-            sup.stop(proc)
+            if proc is not None:
+                sup.stop(proc)
 
-    def _run_cell(self, sup: Supervisor, svc: Service, proc: Proc, endpoint: Endpoint,
+    def _run_cell(self, sup: Supervisor, svc: Service, proc: Proc | None, endpoint: Endpoint,
                   spec: CellSpec) -> dict[str, Any]:
         cid = cell_id(svc.name, endpoint.transport, spec.label, spec.rep)
         out = self.out / "hist" / f"{cid}.json"
@@ -321,6 +334,7 @@ class Runner:
         gen = gens[0]
         user_class = env["BENCH_USER_CLASS"]  # the tracker's name for the cell, whichever class drives it
         redis_proc = sup.redis.proc if (sup.redis and endpoint.transport in ("redis", "celery")) else None
+        self._external_now = proc is None
         samples: list[CpuSample] = []
         try:
             window = _wait_window(out, gen, timeout_s=120)
@@ -418,7 +432,10 @@ class Runner:
         (self.out / "hist" / f"{stem}.hdr").write_text(c["histogram"])
         (self.out / "hist" / f"{stem}.uncorrected.hdr").write_text(c["histogram_uncorrected"])
         requests = int(c["requests"])
-        if requests:
+        if self._external_now:
+            cpu = {**cpu, "service_s": None, "service_util": None, "service_us_per_req": None,
+                   "service_plus_redis_us_per_req": None, "note": "the service runs on another host: CPU not measured"}
+        elif requests:
             cpu = {**cpu, "service_us_per_req": round(cpu["service_s"] * 1e6 / requests, 2),
                    "service_plus_redis_us_per_req": round((cpu["service_s"] + cpu["redis_s"]) * 1e6 / requests, 2)}
         issued = max(int(ph["issued"]), 1)
@@ -479,7 +496,8 @@ class Runner:
 
     def _write(self) -> None:
         doc = {"schema": SCHEMA_VERSION, "run": self.out.name, "scenario": self.scenario.name,
-               "interrupted": self.interrupted, "pingpong": self.pingpong, "cells": self.cells}
+               "interrupted": self.interrupted, "pingpong": self.pingpong, "external": self.external_health,
+               "cells": self.cells}
         tmp = self.out / "cells.json.tmp"
         tmp.write_text(json.dumps(doc, indent=1))
         tmp.replace(self.out / "cells.json")
