@@ -15,16 +15,23 @@ from typing import cast
 import redis
 
 from harness.clients.base import Reply, error_reply
+from harness.clients.resp import RespConnection
 from harness.errors import ClientError
 
 
 class RedisQueueClient:
-    """LPUSH a request onto the service's queue, BRPOP the reply from a private key."""
+    """LPUSH a request onto the service's queue, BRPOP the reply from a private key.
+
+    Requests go through a minimal RESP connection (resp.py); `r` (redis-py) serves the rest:
+    raw pushes and inspection of the queue's lists in tests and conformance.
+    """
 
     def __init__(self, redis_url: str, queue: str, timeout_s: float = 10.0) -> None:
         self.queue = queue
         self.timeout_s = timeout_s
         self.r = redis.Redis.from_url(redis_url, socket_timeout=timeout_s + 5, socket_connect_timeout=timeout_s)
+        self.conn = RespConnection(redis_url, timeout_s + 5)  # the hot path: see resp.py
+        self.queue_b = queue.encode()
         self.reply_key = f"bench:reply:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._ids = itertools.count(1)
         self.stale_replies = 0
@@ -37,18 +44,18 @@ class RedisQueueClient:
         """One request and its reply."""
         rid = f"{next(self._ids)}"
         header = f"{op} {rid} {self.reply_key}\n".encode()
-        try:
-            self.r.lpush(self.queue, header + body)
-            while True:
-                got = self.r.brpop([self.reply_key], timeout=self.timeout_s)
-                if got is None:
-                    raise ClientError(f"redis: no reply to {op} {rid} on {self.queue} within {self.timeout_s} s")
-                status, reply = self._parse(cast(bytes, got[1]))
-                if status[1] == rid:
-                    break
-                self.stale_replies += 1
-        except redis.RedisError as e:
-            raise ClientError(f"redis: {e}") from e
+        timeout = str(self.timeout_s).encode()
+        key = self.reply_key.encode()
+        # LPUSH and the first BRPOP in one round trip (a pipeline, not a transaction).
+        got = self.conn.execute([b"LPUSH", self.queue_b, header + body], [b"BRPOP", key, timeout])[1]
+        while True:
+            if got is None:
+                raise ClientError(f"redis: no reply to {op} {rid} on {self.queue} within {self.timeout_s} s")
+            status, reply = self._parse(cast(bytes, got[1]))
+            if status[1] == rid:
+                break
+            self.stale_replies += 1
+            got = self.conn.execute([b"BRPOP", key, timeout])[0]
         if status[0] == "ok":
             return Reply(ok=True, body=reply)
         if status[0] == "error":
@@ -75,3 +82,4 @@ class RedisQueueClient:
         except redis.RedisError:
             pass
         self.r.close()
+        self.conn.close()
