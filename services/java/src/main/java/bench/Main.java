@@ -1,6 +1,7 @@
 package bench;
 
 import bench.core.Service;
+import bench.celery.CeleryWorker;
 import bench.core.Settings;
 import bench.grpc.GrpcServer;
 import bench.http.HttpRoutes;
@@ -30,18 +31,20 @@ public final class Main {
     }
 
     private static final Logger LOG = Logger.getLogger("bench");
-    private static final List<String> TRANSPORTS = List.of("http", "zmq", "redis", "grpc");
-    private static final Map<String, Integer> DEFAULT_WORKERS = Map.of("http", 1, "zmq", 1, "redis", 2, "grpc", 2);
+    private static final List<String> TRANSPORTS = List.of("http", "zmq", "redis", "grpc", "celery");
+    private static final Map<String, Integer> DEFAULT_WORKERS = Map.of("http", 1, "zmq", 1, "redis", 2, "grpc", 2,
+            "celery", 2);
     private static final List<String> HTTP_SERVERS = List.of("undertow", "netty", "jdk");
     static final String USAGE = String.join("\n",
             "usage: java -jar target/bench-service.jar <transport> [options]",
-            "  transport            one of http, zmq, redis, grpc",
+            "  transport            one of http, zmq, redis, grpc, celery",
             "  --host H             listen address (http, zmq, grpc); default 127.0.0.1",
             "  --port P             listen port (http, zmq, grpc); required for those",
-            "  --redis-url U        redis URL (redis), e.g. redis://127.0.0.1:6379/0",
-            "  --queue Q            queue key (redis), e.g. bench:java",
+            "  --redis-url U        redis URL (redis, celery), e.g. redis://127.0.0.1:6379/0",
+            "  --queue Q            queue key (redis, celery), e.g. bench:java; celery: bench.java",
             "  --workers N          threads serving requests; default http 1 (IO threads), zmq 1,",
-            "                       redis 2, grpc 2",
+            "                       redis 2, grpc 2, celery 2 (consumers, each with its own connection)",
+            "  --result-expires S   celery: seconds a stored result lives; default " + CeleryWorker.RESULT_EXPIRES_S,
             "  --max-body-bytes N   default " + Settings.MAX_BODY_BYTES,
             "  --max-diff-tokens N  default " + Settings.MAX_DIFF_TOKENS,
             "  --http-server S      undertow (default, see README.md), netty, jdk",
@@ -52,7 +55,7 @@ public final class Main {
 
     /** Parsed command line. */
     record Options(String transport, String host, int port, String redisUrl, String queue, int workers,
-                   int maxBodyBytes, int maxDiffTokens, String httpServer) {
+                   int maxBodyBytes, int maxDiffTokens, String httpServer, int resultExpiresS) {
     }
 
     /** A usage error: the message says how to fix it. */
@@ -89,7 +92,7 @@ public final class Main {
                 value = args[++i];
             }
             if (!List.of("host", "port", "redis-url", "queue", "workers", "max-body-bytes", "max-diff-tokens",
-                    "http-server").contains(key)) {
+                    "http-server", "result-expires").contains(key)) {
                 throw new UsageException("unknown option --" + key);
             }
             o.put(key, value);
@@ -99,12 +102,13 @@ public final class Main {
         if (listens && (port < 1 || port > 65535)) {
             throw new UsageException(transport + " needs --port between 1 and 65535, e.g. --port 8080");
         }
-        if (transport.equals("redis")) {
+        if (transport.equals("redis") || transport.equals("celery")) {
             if (!o.containsKey("redis-url")) {
-                throw new UsageException("redis needs --redis-url, e.g. --redis-url redis://127.0.0.1:6379/0");
+                throw new UsageException(transport + " needs --redis-url, e.g. --redis-url redis://127.0.0.1:6379/0");
             }
             if (!o.containsKey("queue")) {
-                throw new UsageException("redis needs --queue, e.g. --queue bench:java");
+                throw new UsageException(transport + " needs --queue, e.g. --queue "
+                        + (transport.equals("celery") ? "bench.java" : "bench:java"));
             }
         }
         String httpServer = o.getOrDefault("http-server", "undertow");
@@ -115,7 +119,8 @@ public final class Main {
         return new Options(transport, o.getOrDefault("host", "127.0.0.1"), port, o.get("redis-url"), o.get("queue"),
                 positive(o, "workers", DEFAULT_WORKERS.get(transport)),
                 positive(o, "max-body-bytes", Settings.MAX_BODY_BYTES),
-                positive(o, "max-diff-tokens", Settings.MAX_DIFF_TOKENS), httpServer);
+                positive(o, "max-diff-tokens", Settings.MAX_DIFF_TOKENS), httpServer,
+                positive(o, "result-expires", (int) CeleryWorker.RESULT_EXPIRES_S));
     }
 
     private static int positive(Map<String, String> o, String key, int dflt) throws UsageException {
@@ -159,9 +164,12 @@ public final class Main {
         config.put("max_diff_tokens", settings.maxDiffTokens());
         config.put("test_hooks", settings.testHooks());
         config.put("extra_work_us", settings.extraWorkUs());
-        if (opt.transport().equals("redis")) {
+        if (opt.transport().equals("redis") || opt.transport().equals("celery")) {
             config.put("redis_url", opt.redisUrl());
             config.put("queue", opt.queue());
+            if (opt.transport().equals("celery")) {
+                config.put("result_expires_s", opt.resultExpiresS());
+            }
         } else {
             config.put("host", opt.host());
             config.put("port", opt.port());
@@ -207,6 +215,8 @@ public final class Main {
                 return new RedisQueueServer(service, opt.redisUrl(), opt.queue(), opt.workers());
             case "grpc":
                 return new GrpcServer(service, opt.host(), opt.port(), opt.workers());
+            case "celery":
+                return new CeleryWorker(service, opt.redisUrl(), opt.queue(), opt.workers(), opt.resultExpiresS());
             default:
                 throw new IllegalArgumentException(opt.transport());
         }
