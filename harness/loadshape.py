@@ -33,10 +33,13 @@ class CellStats:
     requests: int = 0
     errors: int = 0
     wrong: int = 0
+    closed_loop: bool = False
     samples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Counters, summaries and both histograms as text."""
+        if self.closed_loop:
+            self.uncorrected = self.corrected
         return {"requests": self.requests, "errors": self.errors, "wrong": self.wrong, "error_samples": self.samples,
                 "latency_us": summarize(self.corrected), "latency_uncorrected_us": summarize(self.uncorrected),
                 "histogram": encode(self.corrected), "histogram_uncorrected": encode(self.uncorrected)}
@@ -114,7 +117,10 @@ class Tracker:
             if len(stats.samples) < 5:
                 stats.samples.append(message[:300])
         record(stats.corrected, (done_ns - intended_ns) / 1000.0)
-        record(stats.uncorrected, (done_ns - sent_ns) / 1000.0)
+        if self.plan.open_loop:
+            record(stats.uncorrected, (done_ns - sent_ns) / 1000.0)
+        else:
+            stats.closed_loop = True  # every request is sent when intended: one histogram serves as both
 
     def note_wakeup(self, phase_index: int, lag_s: float) -> None:
         """An idle user woke up `lag_s` after its slot's due time."""

@@ -9,6 +9,7 @@ connection the server closes (it reconnects on the next call).
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from harness.clients.base import Reply, error_reply
 from harness.errors import ClientError
@@ -126,25 +127,21 @@ class HttpClient:
 
     def _read_response(self, method: str) -> tuple[int, dict[str, str], bytes]:
         head = self._read_until(b"\r\n\r\n")
-        lines = head[:-4].split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+        if not head.startswith(b"HTTP/1."):
             self.close()
-            raise ClientError(f"http: not an HTTP status line: {lines[0][:80]!r}")
-        status = int(parts[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(b":")
-            headers[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
+            raise ClientError(f"http: not an HTTP status line: {head[:80]!r}")
+        status = int(head[9:12])
+        lower = head.lower()  # one pass in C; only the headers the client acts on are looked up
+        headers = _LazyHeaders(head)
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             body = b""
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
+        elif b"\r\ntransfer-encoding:" in lower and b"chunked" in _header(lower, b"transfer-encoding"):
             body = self._read_chunked()
-        elif "content-length" in headers:
-            body = self._read_exact(int(headers["content-length"]))
+        elif (i := lower.find(b"\r\ncontent-length:")) >= 0:
+            body = self._read_exact(int(lower[i + 17:lower.index(b"\r\n", i + 2)]))
         else:
             body = self._read_to_close()
-        if headers.get("connection", "").lower() == "close" or parts[0] == b"HTTP/1.0":
+        if b"\r\nconnection: close" in lower or head.startswith(b"HTTP/1.0"):
             self.close()
         return status, headers, body
 
@@ -172,3 +169,39 @@ class HttpClient:
 
 class _Closed(Exception):
     """The server closed the connection."""
+
+
+def _header(lower_head: bytes, name: bytes) -> bytes:
+    i = lower_head.find(b"\r\n" + name + b":")
+    return b"" if i < 0 else lower_head[i + len(name) + 3:lower_head.index(b"\r\n", i + 2)].strip()
+
+
+class _LazyHeaders(dict[str, str]):
+    """Response headers, lower-cased, parsed only when someone looks at them (conformance does)."""
+
+    def __init__(self, head: bytes) -> None:
+        super().__init__()
+        self._head: bytes | None = head
+
+    def _parse(self) -> None:
+        if self._head is not None:
+            for line in self._head[:-4].split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                super().__setitem__(k.strip().lower().decode("latin-1"), v.strip().decode("latin-1"))
+            self._head = None
+
+    def __getitem__(self, key: str) -> str:
+        self._parse()
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._parse()
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._parse()
+        return super().get(key, default)
+
+    def __repr__(self) -> str:
+        self._parse()
+        return super().__repr__()
