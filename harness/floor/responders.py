@@ -94,20 +94,34 @@ def serve_zmq(host: str, port: int) -> None:
     ctx.term()
 
 
-def serve_redis(url: str, queue: str) -> None:
-    """BRPOP a request, LPUSH the reply: the queue without its reliability (no processing list)."""
+def serve_redis(url: str, queue: str, threads: int = 4) -> None:
+    """BRPOP a request, LPUSH the reply: the queue without its reliability (no processing list).
+
+    Several threads, each with its own connection, so that the responder's round trips to
+    redis-server do not limit the rate the client can be measured at.
+    """
+    import threading
+
     import redis
 
-    r = redis.Redis.from_url(url)
-    print(f"floor redis on {url} queue {queue}", flush=True)
-    while not STOP:
-        got = r.brpop([queue], timeout=1)
-        if got is None:
-            continue
-        msg: bytes = got[1]  # type: ignore[assignment]
-        head, _, body = msg.partition(b"\n")
-        op, rid, reply_key = head.split(b" ")
-        r.lpush(reply_key, b"ok " + rid + b"\n" + (b"{}" if op == b"health" else body))
+    def loop() -> None:
+        r = redis.Redis.from_url(url)
+        while not STOP:
+            got = r.brpop([queue], timeout=1)
+            if got is None:
+                continue
+            msg: bytes = got[1]  # type: ignore[assignment]
+            head, _, body = msg.partition(b"\n")
+            op, rid, reply_key = head.split(b" ")
+            r.lpush(reply_key, b"ok " + rid + b"\n" + (b"{}" if op == b"health" else body))
+
+    workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    print(f"floor redis on {url} queue {queue}, {threads} threads", flush=True)
+    for w in workers:
+        while w.is_alive():
+            w.join(timeout=0.5)
 
 
 def serve_grpc(host: str, port: int) -> None:
