@@ -8,6 +8,10 @@ with one wrk run, then read utime+stime of the whole JVM process (all threads) f
 /proc/<pid>/stat before and after a measured run of `taskset -c 0 wrk -t1 -c8 -d<seconds>s -s
 tools/post64.lua http://127.0.0.1:P/echo`. Prints one line per server: requests/s and CPU
 microseconds per request. JVM flags are the manifest's (service.toml).
+
+With `--paired ROUNDS` all servers run at the same time, each with its own wrk (all wrks on core
+0, all servers on core 1): on a machine shared with other work every server then sees the same
+conditions, which makes the comparison fair even when absolute figures drift between runs.
 """
 
 from __future__ import annotations
@@ -73,9 +77,10 @@ def wrk(port: int, seconds: int, connections: int) -> float:
     return float(m.group(1))
 
 
-def measure(server: str, seconds: int, connections: int, workers: int | None) -> tuple[float, float]:
+def measure(server: str, seconds: int, connections: int, workers: int | None,
+            flags: list[str] | None = None) -> tuple[float, float]:
     port = free_port()
-    cmd = ["taskset", "-c", "1", "java", *jvm_flags(), "-jar", str(SERVICE / "target/bench-service.jar"),
+    cmd = ["taskset", "-c", "1", "java", *(jvm_flags() if flags is None else flags), "-jar", str(SERVICE / "target/bench-service.jar"),
            "http", "--http-server", server, "--host", "127.0.0.1", "--port", str(port)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
@@ -97,18 +102,64 @@ def measure(server: str, seconds: int, connections: int, workers: int | None) ->
     return requests / seconds, cpu_us / requests
 
 
+def measure_paired(servers: list[str], seconds: int, connections: int, workers: int | None,
+                   flags: list[str] | None) -> list[tuple[float, float]]:
+    """All servers at once, each with its own wrk: the same machine conditions for every one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    procs = []
+    try:
+        for server in servers:
+            port = free_port()
+            cmd = ["taskset", "-c", "1", "java", *(jvm_flags() if flags is None else flags),
+                   "-jar", str(SERVICE / "target/bench-service.jar"), "http", "--http-server", server,
+                   "--host", "127.0.0.1", "--port", str(port)]
+            if workers is not None:
+                cmd += ["--workers", str(workers)]
+            procs.append((port, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                 start_new_session=True)))
+        for port, proc in procs:
+            wait_ready(port, proc)
+        with ThreadPoolExecutor(len(procs)) as pool:
+            list(pool.map(lambda pp: wrk(pp[0], seconds, connections), procs))  # warm-up
+            before = [cpu_ticks(proc.pid) for _, proc in procs]
+            counts = list(pool.map(lambda pp: wrk(pp[0], seconds, connections), procs))
+            after = [cpu_ticks(proc.pid) for _, proc in procs]
+    finally:
+        for _, proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for _, proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return [(n / seconds, (a - b) * 1e6 / TICK / n) for n, b, a in zip(counts, before, after)]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--servers", default="netty,undertow,jdk")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--workers", type=int, default=None, help="the service's --workers (default: its own)")
+    p.add_argument("--jvm-flags", default=None, help="JVM flags instead of the manifest's (one string)")
+    p.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
+                   help="run all servers at the same time (each with its own wrk), ROUNDS times")
     args = p.parse_args()
-    print(f"jvm flags: {' '.join(jvm_flags())}; wrk -t1 -c{args.connections} -d{args.seconds}s, 64 B POST /echo, "
+    flags = shlex.split(args.jvm_flags) if args.jvm_flags is not None else None
+    print(f"jvm flags: {' '.join(jvm_flags() if flags is None else flags)}; wrk -t1 -c{args.connections} -d{args.seconds}s, 64 B POST /echo, "
           f"service --workers {args.workers or 'default'}")
     print(f"{'server':10} {'req/s':>10} {'cpu us/req':>11}")
+    if args.paired:
+        servers = args.servers.split(",")
+        for rnd in range(args.paired):
+            for server, (rps, us) in zip(servers, measure_paired(servers, args.seconds, args.connections,
+                                                                 args.workers, flags)):
+                print(f"{server:10} {rps:10.0f} {us:11.1f}  (round {rnd + 1}, all servers at once)", flush=True)
+        return 0
     for server in args.servers.split(","):
-        rps, us = measure(server, args.seconds, args.connections, args.workers)
+        rps, us = measure(server, args.seconds, args.connections, args.workers, flags)
         print(f"{server:10} {rps:10.0f} {us:11.1f}", flush=True)
     return 0
 
