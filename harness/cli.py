@@ -8,6 +8,7 @@ bench      run a scenario's matrix into results/<run>/ and write its report
 report     (re)write results/<run>/index.html
 compare    per-cell changes between two runs
 selfbench  the harness's own benchmark: client cost per transport, overhead against wrk
+fuzz       malformed input over every service x transport
 up         start services and print their endpoints (Ctrl-C stops them)
 ui         start services and the Locust web UI on 127.0.0.1:8089
 """
@@ -241,6 +242,37 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    """Malformed input over every selected service x transport; exit 1 on any failure."""
+    from harness.fuzz import CellResult, format_cell, fuzz_cell, write_summary
+    from harness.supervisor import Supervisor
+
+    os.environ.pop("BENCH_TEST_HOOKS", None)  # the hooks must be off: `internal` is then always a bug
+    services = select(args.services)
+    transports = args.transport or list(TRANSPORTS)
+    out = RESULTS / time.strftime("fuzz-%Y%m%d-%H%M%S")
+    results: list[CellResult] = []
+    with Supervisor(out / "logs") as sup:
+        for svc in services:
+            for t in transports:
+                if t not in svc.commands:
+                    print(f"{svc.name}/{t}: gap: {svc.gap(t)}", flush=True)
+                    continue
+                n = args.celery_inputs if t == "celery" and args.celery_inputs is not None else args.inputs
+                print(f"{svc.name}/{t}: {len(args.index) if args.index else n} inputs, seed {args.seed}", flush=True)
+                res = fuzz_cell(sup, svc, t, n, args.seed, indices=args.index,
+                                progress=functools.partial(_say, f"{svc.name}/{t}"))
+                results.append(res)
+                print(format_cell(res), flush=True)
+    path = write_summary(out, results, {"services": [s.name for s in services], "transports": transports,
+                                        "inputs": args.inputs, "celery_inputs": args.celery_inputs,
+                                        "seed": args.seed, "index": args.index})
+    failed = [r for r in results if not r.ok]
+    print(f"\nsummary: {path}")
+    print(f"fuzz FAILED in {len(failed)} of {len(results)} cells" if failed else f"fuzz passed: {len(results)} cells")
+    return 1 if failed else 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """A remote worker: one Locust worker process per cell, restarted until Ctrl-C (or --cells)."""
     from harness.supervisor import spawn, stop_group
@@ -390,6 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--service", default="python", help="the service whose http transport wrk and the harness share")
     s.add_argument("--out", help="results folder (default results/selfbench-<time>)")
     s.set_defaults(fn=cmd_selfbench)
+    s = sub.add_parser("fuzz", help="malformed input over every service x transport (docs/reliability.md)")
+    s.add_argument("services", nargs="*", metavar="SERVICE")
+    s.add_argument("--transport", "-t", action="append", choices=TRANSPORTS)
+    s.add_argument("--inputs", type=int, default=10_000, help="inputs per cell (default 10000)")
+    s.add_argument("--celery-inputs", type=int, default=None, help="inputs per celery cell (default: --inputs)")
+    s.add_argument("--seed", type=int, default=1, help="the generator's seed (default 1)")
+    s.add_argument("--index", type=int, action="append", help="only this input (repeatable): a reproducer")
+    s.set_defaults(fn=cmd_fuzz)
     for name, fn, text in (("up", cmd_up, "start services until Ctrl-C"), ("ui", cmd_ui, "Locust web UI")):
         s = sub.add_parser(name, help=text)
         s.add_argument("services", nargs="*", metavar="SERVICE")
