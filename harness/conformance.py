@@ -262,6 +262,30 @@ class Checker:
                     f"ttl {ttl}")
 
 
+    def check_celery(self, client: Client) -> None:
+        """What only Celery's JSON arguments can carry: text with a lone surrogate, wrong argument counts."""
+        from harness.clients.celery import CeleryClient
+
+        assert isinstance(client, CeleryClient)
+        cases: list[tuple[str, str, list[Any]]] = [
+            ("celery/echo-lone-surrogate", "bench.echo", ["a\ud800b"]),
+            ("celery/diff-lone-surrogate", "bench.diff", [["\udc00"], []]),
+            ("celery/echo-no-argument", "bench.echo", []),
+            ("celery/echo-two-arguments", "bench.echo", ["a", "b"]),
+            ("celery/echo-not-text", "bench.echo", [42]),
+            ("celery/diff-one-argument", "bench.diff", [["a"]]),
+        ]
+        for name, task, args in cases:
+            try:
+                value = client.task(task, args)
+                self.expect(name, False, "a bad_request failure", f"SUCCESS {_short(value)}")
+            except Exception as e:  # the task's failure, rebuilt by Celery
+                reply = CeleryClient._error(task, e)
+                self.expect(name, reply.error == "bad_request", "a bad_request failure",
+                            f"{type(e).__name__}: {str(e)[:120]}")
+            self.check_next_good(client, name + "/next")
+
+
 def _error_code(body: bytes) -> str | None:
     try:
         doc = json.loads(body)

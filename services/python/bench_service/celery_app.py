@@ -24,14 +24,6 @@ def _as_value_error(e: Exception) -> ValueError:
     return ValueError(f"{INTERNAL}: internal error: {type(e).__name__}: {e}")
 
 
-def _text_size(text: str, limit: int) -> int:
-    """UTF-8 size of `text`, cheaply bounded: exact only when it could be near the limit."""
-    n = len(text)
-    if n * 4 <= limit or n > limit:
-        return n
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
 def _diff_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     if len(args) == 2 and not kwargs:
         return args[0], args[1]
@@ -67,7 +59,11 @@ def create_app(service: Service, redis_url: str, queue: str) -> Celery:
             if len(args) != 1 or kwargs or not isinstance(args[0], str):
                 raise BenchError(BAD_REQUEST, "bench.echo takes one string argument")
             text: str = args[0]
-            service.check_size(_text_size(text, service.settings.max_body_bytes))
+            try:  # the text stands for bytes: a lone surrogate has no UTF-8 form (contract: bad_request)
+                size = len(text.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise BenchError(BAD_REQUEST, "'text' holds a string with a lone surrogate") from None
+            service.check_size(size)
             service.extra_work()
             return text
         except Exception as e:
