@@ -64,6 +64,12 @@ build: setup ## Build every service (their manifests' build steps)
 check: build ## Conformance: every vector over every service x transport
 	$(PY) -m harness check $(SERVICES)
 
+FUZZ_INPUTS ?= 10000
+
+.PHONY: fuzz
+fuzz: build ## Malformed input over every service x transport (FUZZ_INPUTS per cell; docs/reliability.md)
+	$(PY) -m harness fuzz --inputs $(FUZZ_INPUTS) $(SERVICES)
+
 .PHONY: lint
 lint: setup ## ruff and mypy over the Python code
 	$(PY) -m ruff check harness scenarios tests contract services/python

@@ -35,6 +35,7 @@ HTTP_STATUS = {"bad_request": 400, "unknown_op": 404, "too_large": 413}
 PROBE_EVERY = 5
 RAW_TIMEOUT_S = 5.0
 STALL_S = 2.0
+WEDGED_AFTER = 3
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._~-]*$")
 
 
@@ -83,6 +84,7 @@ class CellFuzzer:
             if endpoint.transport == "zmq" else None
         self.stalls: list[tuple[socket.socket, float]] = []
         self.dead_expected = 0
+        self.probes_failed_in_a_row = 0
         if endpoint.transport == "redis":
             self.dead_key = f"{endpoint.queue}:dead"
             self.dead_before = int(cast(Any, self.client).r.llen(self.dead_key))  # a RedisQueueClient
@@ -105,6 +107,9 @@ class CellFuzzer:
                 except _Fail as e:
                     self.result.outcomes["FAIL"] += 1
                     self.fail(inp, str(e))
+                except (OSError, ClientError) as e:  # e.g. a connection refused: the service is in trouble
+                    self.result.outcomes["FAIL"] += 1
+                    self.fail(inp, f"{type(e).__name__}: {e}")
                 self._expire_stalls()
                 if not self.proc.alive():
                     self.fail(inp, f"the service process exited (code {self.proc.popen.returncode}); "
@@ -112,6 +117,10 @@ class CellFuzzer:
                     break
                 if inp.kind != "op" or n % PROBE_EVERY == PROBE_EVERY - 1 or n == len(indices) - 1:
                     self.probe(inp, sender)
+                    if self.probes_failed_in_a_row >= WEDGED_AFTER:
+                        self.fail(inp, f"the service stopped answering ({WEDGED_AFTER} probes in a row failed): "
+                                       f"cell stopped after {n + 1} inputs; log: {self.proc.log_path}")
+                        break
                 if progress and time.monotonic() - last_report > 10:
                     last_report = time.monotonic()
                     progress(f"{n + 1}/{len(indices)} inputs, {len(self.result.failures)} failures")
@@ -142,6 +151,9 @@ class CellFuzzer:
         except (ClientError, _Fail) as e:
             client.close()
             self.fail(after, f"the probe echo after this input was not answered correctly: {e}")
+            self.probes_failed_in_a_row += 1
+            return
+        self.probes_failed_in_a_row = 0
         if self.dead_expected:
             self._check_dead()
 
@@ -409,10 +421,10 @@ def raw_exchange(host: str, port: int, data: bytes, timeout_s: float) -> tuple[b
         try:
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server closed early: read what it said
         except TimeoutError:
             return bytes(got), False
+        except OSError:
+            pass  # the server closed early (reset, broken pipe, not connected): read what it said
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -420,10 +432,10 @@ def raw_exchange(host: str, port: int, data: bytes, timeout_s: float) -> tuple[b
             sock.settimeout(left)
             try:
                 chunk = sock.recv(65536)
-            except ConnectionResetError:
-                return bytes(got), True
             except TimeoutError:
                 return bytes(got), False
+            except OSError:
+                return bytes(got), True  # reset
             if not chunk:
                 return bytes(got), True
             got += chunk

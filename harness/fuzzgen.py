@@ -71,7 +71,7 @@ class Input:
     opcodes: list[list[list[Any]]] | None = None
     echo: bool = False
 
-    def head(self, n: int = 48) -> str:
+    def head(self, n: int = 80) -> str:
         """The first bytes of what is sent, for a reproducer line."""
         if self.kind == "zmq_frames":
             return repr([f[:16] for f in self.frames[:4]])[:n * 2] + f" ({len(self.frames)} frames)"
@@ -95,8 +95,10 @@ def generate(seed: int, transport: str, index: int) -> Input:
     """Input number `index` of the stream for (`seed`, `transport`)."""
     rng = rng_for(seed, transport, index)
     cats = categories(transport)
-    weights = [_RARE.get(c, 1.0) for c in cats]
-    cat = rng.choices(cats, weights)[0]
+    if index < len(cats):  # the first inputs cover every category once, so short runs see them all
+        cat = cats[index]
+    else:
+        cat = rng.choices(cats, [_RARE.get(c, 1.0) for c in cats])[0]
     if cat in TRANSPORT_CATEGORIES[transport]:
         return _TRANSPORT_GEN[transport](rng, index, cat)
     return _op_input(rng, index, cat, transport)
