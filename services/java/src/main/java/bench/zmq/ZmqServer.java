@@ -39,12 +39,39 @@ public final class ZmqServer implements AutoCloseable {
     private final List<Thread> threads = new ArrayList<>();
     private volatile boolean stopping;
 
+    /**
+     * What a thread that must never die (a JeroMQ IO thread, the router, a worker, the proxy)
+     * does when it dies anyway, e.g. of an OutOfMemoryError: log it and halt the process with
+     * status 70, so that a supervisor sees a dead service rather than a live one that never
+     * answers again.
+     */
+    public static final Thread.UncaughtExceptionHandler HALT_ON_DEATH = (t, e) -> {
+        try {
+            LOG.severe("thread " + t.getName() + " died of " + e + "; the zmq transport cannot serve"
+                    + " without it: exiting");
+            e.printStackTrace();
+        } finally {
+            Runtime.getRuntime().halt(70);
+        }
+    };
+
     public ZmqServer(Service service, String host, int port, int workers) {
+        this(service, host, port, workers, HALT_ON_DEATH);
+    }
+
+    /** As above, with what to do when an IO or serving thread dies (tests pass a recorder). */
+    public ZmqServer(Service service, String host, int port, int workers,
+            Thread.UncaughtExceptionHandler onThreadDeath) {
         this.service = service;
         this.ctx = new ZContext(1);
         this.ctx.setLinger(0);
+        // before the first socket: the IO threads are started with the context's handler
+        this.ctx.setUncaughtExceptionHandler(onThreadDeath);
         this.front = ctx.createSocket(SocketType.ROUTER);
-        front.setMaxMsgSize((long) service.settings().maxBodyBytes() + MESSAGE_SLACK);
+        // a peer announcing a frame over the limit is disconnected before JeroMQ allocates
+        // a buffer for it (without this, random bytes after a greeting could ask for ~1 GB of
+        // direct memory and kill the IO thread)
+        front.setMaxMsgSize(maxMessageSize(service));
         front.setRcvHWM(10_000);
         front.setSndHWM(10_000);
         front.setReceiveTimeOut(POLL_MS);
@@ -68,8 +95,16 @@ public final class ZmqServer implements AutoCloseable {
             }
             threads.add(new Thread(() -> proxy(front, back), "zmq-proxy"));
         }
-        threads.forEach(Thread::start);
+        for (Thread t : threads) {
+            t.setUncaughtExceptionHandler(onThreadDeath);
+            t.start();
+        }
         LOG.info("zmq ROUTER bound to " + endpoint + " (" + workers + " worker(s))");
+    }
+
+    /** The largest frame a peer may send: the body limit plus 64 KiB. */
+    public static long maxMessageSize(Service service) {
+        return (long) service.settings().maxBodyBytes() + MESSAGE_SLACK;
     }
 
     /** Compute the reply frames for frames as a ROUTER received them (identity first). */
