@@ -32,10 +32,11 @@ import java.util.logging.Logger;
  * The gRPC transport: {@code bench.v1.Bench} from contract/bench.proto on grpc-java's shaded
  * Netty server; messages up to 16 MiB + 64 KiB each way.
  *
- * <p>{@code Diff} is registered with a raw-bytes request marshaller and parses the
- * {@code DiffRequest} itself, so that a string field that is not valid UTF-8 (which protobuf-java
- * refuses while parsing) is answered {@code INVALID_ARGUMENT} rather than grpc-java's generic
- * {@code INTERNAL} for unparseable messages. Contract errors map to statuses per CONTRACT.md.
+ * <p>{@code Echo} and {@code Diff} are registered with a raw-bytes request marshaller and parse
+ * the request themselves, so that a message that is not valid protobuf (random bytes, a wrong
+ * wire type, a length past the end) or a string field that is not valid UTF-8 is answered
+ * {@code INVALID_ARGUMENT} (bad_request) rather than grpc-java's generic status for unparseable
+ * messages. Contract errors map to statuses per CONTRACT.md.
  */
 public final class GrpcServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(GrpcServer.class.getName());
@@ -63,18 +64,39 @@ public final class GrpcServer implements AutoCloseable {
 
     /** The service definition: Echo with the generated marshallers, Diff with a bytes request. */
     public static ServerServiceDefinition definition(Service service) {
+        MethodDescriptor<byte[], Blob> echoMethod = BenchGrpc.getEchoMethod().toBuilder(
+                new BytesMarshaller(), BenchGrpc.getEchoMethod().getResponseMarshaller()).build();
         MethodDescriptor<byte[], DiffReply> diffMethod = BenchGrpc.getDiffMethod().toBuilder(
                 new BytesMarshaller(), BenchGrpc.getDiffMethod().getResponseMarshaller()).build();
         return ServerServiceDefinition.builder(BenchGrpc.SERVICE_NAME)
-                .addMethod(BenchGrpc.getEchoMethod(), ServerCalls.asyncUnaryCall(
-                        (Blob req, StreamObserver<Blob> out) -> echo(service, req, out)))
+                .addMethod(echoMethod, ServerCalls.asyncUnaryCall(
+                        (byte[] req, StreamObserver<Blob> out) -> echo(service, req, out)))
                 .addMethod(diffMethod, ServerCalls.asyncUnaryCall(
                         (byte[] req, StreamObserver<DiffReply> out) -> diff(service, req, out)))
                 .build();
     }
 
-    private static void echo(Service service, Blob req, StreamObserver<Blob> out) {
+    /** Parse a request message; any failure (bad wire type, truncation, bad UTF-8...) is bad_request. */
+    static <T> T parse(byte[] raw, String what, ProtoParser<T> parser) throws BenchException {
         try {
+            return parser.parse(raw);
+        } catch (InvalidProtocolBufferException e) {
+            throw new BenchException(ErrorCode.BAD_REQUEST, what + " cannot be parsed: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            // protobuf-java may also throw unchecked exceptions on hostile input
+            throw new BenchException(ErrorCode.BAD_REQUEST, what + " cannot be parsed: " + e, e);
+        }
+    }
+
+    @FunctionalInterface
+    interface ProtoParser<T> {
+        T parse(byte[] raw) throws InvalidProtocolBufferException;
+    }
+
+    private static void echo(Service service, byte[] raw, StreamObserver<Blob> out) {
+        try {
+            service.checkSize(raw.length);
+            Blob req = parse(raw, "Blob", Blob::parseFrom);
             service.checkSize(req.getData().size());
             service.echoWork();
             out.onNext(req);
@@ -90,12 +112,7 @@ public final class GrpcServer implements AutoCloseable {
     private static void diff(Service service, byte[] raw, StreamObserver<DiffReply> out) {
         try {
             service.checkSize(raw.length);
-            DiffRequest req;
-            try {
-                req = DiffRequest.parseFrom(raw);
-            } catch (InvalidProtocolBufferException e) {
-                throw new BenchException(ErrorCode.BAD_REQUEST, "DiffRequest cannot be parsed: " + e.getMessage(), e);
-            }
+            DiffRequest req = parse(raw, "DiffRequest", DiffRequest::parseFrom);
             List<SequenceMatcher.Opcode> ops = service.diffTokens(req.getAList(), req.getBList());
             DiffReply.Builder reply = DiffReply.newBuilder();
             for (SequenceMatcher.Opcode o : ops) {

@@ -81,4 +81,60 @@ class GrpcServerTest {
             }
         }
     }
+
+    static <R> MethodDescriptor<byte[], R> rawRequest(MethodDescriptor<?, R> method) {
+        return method.toBuilder(new MethodDescriptor.Marshaller<byte[]>() {
+            @Override
+            public InputStream stream(byte[] value) {
+                return new ByteArrayInputStream(value);
+            }
+
+            @Override
+            public byte[] parse(InputStream stream) {
+                throw new UnsupportedOperationException();
+            }
+        }, method.getResponseMarshaller()).build();
+    }
+
+    /** Fuzzer finding: a request that is not valid protobuf got UNKNOWN instead of INVALID_ARGUMENT. */
+    @Test
+    void malformedProtobufIsInvalidArgumentForEchoAndDiff() throws Exception {
+        Service service = new Service(Settings.defaults());
+        byte[][] bad = {
+            {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff,
+                (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff}, // malformed varint tag
+            {0x0a, 0x05, 0x61},                      // length past the end
+            {0x0a, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f}, // negative length
+            {0x0f, 0x00},                            // wire type 7 does not exist
+            {0x0e, 0x00},                            // wire type 6 does not exist
+            {0x0c},                                  // end group without a start
+            {0x0b, 0x0a, 0x01, 0x61},                // start group never ended
+            {0x08, (byte) 0x80},                     // truncated varint
+            {0x00, 0x01},                            // field number 0
+            {0x0d, 0x01, 0x02},                      // fixed32 cut short
+        };
+        try (GrpcServer server = new GrpcServer(service, "127.0.0.1", Ports.free(), 2)) {
+            ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+            try {
+                MethodDescriptor<byte[], Blob> echo = rawRequest(BenchGrpc.getEchoMethod());
+                MethodDescriptor<byte[], DiffReply> diff = rawRequest(BenchGrpc.getDiffMethod());
+                for (byte[] body : bad) {
+                    for (MethodDescriptor<byte[], ?> m : List.<MethodDescriptor<byte[], ?>>of(echo, diff)) {
+                        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
+                                ClientCalls.blockingUnaryCall(ch, m,
+                                        CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), body),
+                                m.getBareMethodName() + " " + java.util.Arrays.toString(body));
+                        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(),
+                                m.getBareMethodName() + " " + java.util.Arrays.toString(body) + ": " + e.getStatus());
+                    }
+                }
+                // a well-formed raw Blob still echoes
+                Blob ok = ClientCalls.blockingUnaryCall(ch, echo,
+                        CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), new byte[] {0x0a, 0x01, (byte) 0xff});
+                assertEquals(ByteString.copyFrom(new byte[] {(byte) 0xff}), ok.getData());
+            } finally {
+                ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
 }
