@@ -4,7 +4,8 @@
 %% serving one connection never takes the listener down.
 -module(bench_http).
 
--export([start_link/1, handle/1]).
+-export([start_link/1, handle/1, loop/2]).
+-export([parse_chunk_size/1, transfer_encoding/1]).
 
 -type opts() :: #{host := inet:ip_address(), port := inet:port_number(),
                   acceptors := pos_integer()}.
@@ -13,13 +14,105 @@
 -define(DRAIN_MAX, 64 * 1024 * 1024).
 -define(DRAIN_TIMEOUT_MS, 2000).
 -define(OCTETS, {"Content-Type", "application/octet-stream"}).
+%% Waiting for the next request line on a kept-alive connection.
+-define(IDLE_TIMEOUT_MS, 60000).
+%% The whole header section (request line to blank line) once its first byte has come.
+-define(HEADER_TIMEOUT_MS, 5000).
+-define(MAX_HEADERS, 1000).
+-define(BODY_TIMEOUT_MS, 10000).
+-define(MAX_CHUNK_LINE, 4096).
 
 %% @doc Starts the mochiweb listener.
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(#{host := Host, port := Port, acceptors := N}) ->
-    mochiweb_http:start_link([{name, ?MODULE}, {ip, Host}, {port, Port},
-                              {acceptor_pool_size, N}, {nodelay, true},
-                              {loop, fun ?MODULE:handle/1}]).
+    %% mochiweb's socket server and request object, but our own connection loop (instead of
+    %% mochiweb_http's): a bounded header section, a 400 with the contract's body for a
+    %% malformed request line or header, and a prompt close when the peer half-closes.
+    _ = mochiweb_clock:start(),   % the Date header's cache, as mochiweb_http:start_link does
+    mochiweb_socket_server:start_link([{name, ?MODULE}, {ip, Host}, {port, Port},
+                                       {acceptor_pool_size, N}, {nodelay, true},
+                                       {loop, {?MODULE, loop}}]).
+
+%% @doc One connection: requests until it closes (mochiweb_http:loop/3's job, bounded).
+-spec loop(term(), term()) -> no_return().
+loop(Socket, Opts) ->
+    ok = mochiweb_socket:setopts(Socket, [{packet, http}]),
+    request_line(Socket, Opts, ?IDLE_TIMEOUT_MS).
+
+request_line(Socket, Opts, Timeout) ->
+    ok = mochiweb_socket:setopts(Socket, [{active, once}]),
+    receive
+        {http, _, {http_request, Method, Path, Version}} ->
+            ok = mochiweb_socket:setopts(Socket, [{packet, httph}]),
+            Deadline = erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS,
+            headers(Socket, Opts, {Method, Path, Version}, [], 0, Deadline);
+        {http, _, {http_error, Blank}} when Blank =:= "\r\n"; Blank =:= "\n" ->
+            request_line(Socket, Opts, ?HEADER_TIMEOUT_MS);
+        {http, _, _} ->
+            %% http_error, or a status line (http_response) where a request line belongs.
+            raw_bad_request(Socket, <<"malformed request line">>);
+        {tcp_closed, _} ->
+            close_socket(Socket);
+        {tcp_error, _, _} ->
+            close_socket(Socket);
+        {ssl_closed, _} ->
+            close_socket(Socket)
+    after Timeout ->
+        close_socket(Socket)
+    end.
+
+headers(Socket, _Opts, _Request, _Headers, ?MAX_HEADERS, _Deadline) ->
+    raw_bad_request(Socket, <<"too many header fields">>);
+headers(Socket, Opts, Request, Headers, Count, Deadline) ->
+    ok = mochiweb_socket:setopts(Socket, [{active, once}]),
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {http, _, http_eoh} ->
+            ok = mochiweb_socket:setopts(Socket, [{packet, raw}]),
+            Req = mochiweb:new_request({Socket, Opts, Request, lists:reverse(Headers)}),
+            handle(Req),
+            after_response(Req);
+        {http, _, {http_header, _, Name, _, Value}} ->
+            headers(Socket, Opts, Request, [{Name, Value} | Headers], Count + 1, Deadline);
+        {http, _, _} ->
+            raw_bad_request(Socket, <<"malformed header field">>);
+        {tcp_closed, _} ->
+            close_socket(Socket);
+        {tcp_error, _, _} ->
+            close_socket(Socket);
+        {ssl_closed, _} ->
+            close_socket(Socket)
+    after Left ->
+        close_socket(Socket)
+    end.
+
+after_response(Req) ->
+    Socket = mochiweb_request:get(socket, Req),
+    case mochiweb_request:should_close(Req) of
+        true ->
+            close_socket(Socket);
+        false ->
+            Opts = mochiweb_request:get(opts, Req),
+            mochiweb_request:cleanup(Req),
+            erlang:garbage_collect(),
+            ?MODULE:loop(Socket, Opts)
+    end.
+
+close_socket(Socket) ->
+    mochiweb_socket:close(Socket),
+    exit(normal).
+
+%% A 400 written directly (there is no request object yet), then close.
+raw_bad_request(Socket, Message) ->
+    Body = bench_ops:error_body(bad_request, Message),
+    _ = mochiweb_socket:setopts(Socket, [{packet, raw}]),
+    _ = mochiweb_socket:send(Socket, [<<"HTTP/1.1 400 Bad Request\r\n"
+                                        "Content-Type: application/json\r\n"
+                                        "Connection: close\r\n"
+                                        "Content-Length: ">>,
+                                      integer_to_binary(iolist_size(Body)),
+                                      <<"\r\n\r\n">>, Body]),
+    close_socket(Socket).
 
 %% @doc One request.
 -spec handle(term()) -> term().
@@ -57,6 +150,133 @@ route(_Method, Path, Req) ->
 
 op(Op, Req) ->
     Max = maps:get(max_body_bytes, bench_ops:settings()),
+    case transfer_encoding(mochiweb_request:get_header_value("transfer-encoding", Req)) of
+        none -> op_length(Op, Req, Max);
+        chunked -> op_chunked(Op, Req, Max);
+        bad ->
+            reply_error(Req, bad_request, <<"unsupported Transfer-Encoding; only chunked">>,
+                        close),
+            close(Req)
+    end.
+
+%% @doc The request's Transfer-Encoding: absent, exactly `chunked' (any case), or anything
+%% else (unsupported, answered 400).
+-spec transfer_encoding(undefined | string()) -> none | chunked | bad.
+transfer_encoding(undefined) -> none;
+transfer_encoding(Value) ->
+    case string:lowercase(string:trim(Value)) of
+        "chunked" -> chunked;
+        _ -> bad
+    end.
+
+op_chunked(Op, Req, Max) ->
+    continue(Req),
+    case read_chunked(mochiweb_request:get(socket, Req), Max) of
+        {ok, Body} ->
+            %% mochiweb's own record that the body was read (for should_close/1).
+            put(mochiweb_request_recv, true),
+            run(Op, Body, Req);
+        {error, too_large} ->
+            reply_error(Req, too_large, <<"body is over the size limit">>, close),
+            close(Req);
+        {error, bad} ->
+            reply_error(Req, bad_request, <<"malformed chunked body">>, close),
+            close(Req);
+        {error, closed} ->
+            close(Req)
+    end.
+
+continue(Req) ->
+    case mochiweb_request:get_header_value("expect", Req) of
+        undefined -> ok;
+        V ->
+            case string:lowercase(V) of
+                "100-continue" ->
+                    mochiweb_socket:send(mochiweb_request:get(socket, Req),
+                                         <<"HTTP/1.1 100 Continue\r\n\r\n">>);
+                _ -> ok
+            end
+    end.
+
+%% Reads exactly the chunked body, nothing past it (a pipelined request may follow): lines
+%% in `{packet, line}' mode (at most ?MAX_CHUNK_LINE bytes), chunk data by exact length.
+read_chunked(Socket, Max) ->
+    Result = read_chunks(Socket, Max, 0, []),
+    _ = mochiweb_socket:setopts(Socket, [{packet, raw}]),
+    Result.
+
+read_chunks(Socket, Max, Total, Acc) ->
+    case read_line(Socket) of
+        {ok, Line} ->
+            case parse_chunk_size(Line) of
+                error -> {error, bad};
+                {ok, 0} ->
+                    case read_trailers(Socket, 0) of
+                        ok -> {ok, iolist_to_binary(lists:reverse(Acc))};
+                        Error -> Error
+                    end;
+                {ok, Size} when Total + Size > Max -> {error, too_large};
+                {ok, Size} ->
+                    ok = mochiweb_socket:setopts(Socket, [{packet, raw}]),
+                    case mochiweb_socket:recv(Socket, Size + 2, ?BODY_TIMEOUT_MS) of
+                        {ok, <<Data:Size/binary, "\r\n">>} ->
+                            read_chunks(Socket, Max, Total + Size, [Data | Acc]);
+                        {ok, _} -> {error, bad};
+                        {error, _} -> {error, closed}
+                    end
+            end;
+        Error -> Error
+    end.
+
+read_trailers(_Socket, N) when N > ?MAX_HEADERS -> {error, bad};
+read_trailers(Socket, N) ->
+    case read_line(Socket) of
+        {ok, <<>>} -> ok;
+        {ok, _} -> read_trailers(Socket, N + 1);
+        Error -> Error
+    end.
+
+%% One LF-terminated line, without its CRLF (or LF).
+read_line(Socket) ->
+    ok = mochiweb_socket:setopts(Socket, [{packet, line}, {packet_size, ?MAX_CHUNK_LINE}]),
+    case mochiweb_socket:recv(Socket, 0, ?BODY_TIMEOUT_MS) of
+        {ok, Line} ->
+            case binary:split(Line, <<"\n">>) of
+                [L, <<>>] -> {ok, string:trim(L, trailing, "\r")};
+                _ -> {error, bad}
+            end;
+        {error, emsgsize} -> {error, bad};
+        {error, _} -> {error, closed}
+    end.
+
+%% @doc A chunk-size line (extensions after `;' ignored): 1 to 16 hex digits.
+-spec parse_chunk_size(binary()) -> {ok, non_neg_integer()} | error.
+parse_chunk_size(Line) ->
+    [Hex0 | _] = binary:split(Line, <<";">>),
+    Hex = string:trim(Hex0, both, " \t"),
+    case byte_size(Hex) of
+        N when N >= 1, N =< 16 ->
+            case lists:all(fun is_hex/1, binary_to_list(Hex)) of
+                true -> {ok, binary_to_integer(Hex, 16)};
+                false -> error
+            end;
+        _ -> error
+    end.
+
+is_hex(C) -> (C >= $0 andalso C =< $9) orelse (C >= $a andalso C =< $f)
+                 orelse (C >= $A andalso C =< $F).
+
+run(Op, Body, Req) ->
+    case bench_ops:run(Op, Body) of
+        {ok, Reply} when Op =:= <<"echo">> ->
+            mochiweb_request:respond({200, [?OCTETS], Reply}, Req);
+        {ok, Reply} ->
+            mochiweb_request:respond({200, [?JSON], Reply}, Req);
+        {error, Code, Message} ->
+            reply_error(Req, Code, Message, keep)
+    end.
+
+op_length(Op, Req, Max) ->
     case content_length(Req) of
         {ok, Length} when Length > Max ->
             %% Answered before reading the body; the connection is closed after. A body
@@ -68,18 +288,16 @@ op(Op, Req) ->
             close(Req),
             Response;
         {ok, _} ->
-            Body = case mochiweb_request:recv_body(Max, Req) of
+            Body = try mochiweb_request:recv_body(Max, Req) of
                        undefined -> <<>>;
                        B -> B
+                   catch
+                       %% The client sent less than its Content-Length and stopped (EOF,
+                       %% reset or timeout): nothing to answer, the connection is closed.
+                       exit:Reason when Reason =/= normal ->
+                           close(Req)
                    end,
-            case bench_ops:run(Op, Body) of
-                {ok, Reply} when Op =:= <<"echo">> ->
-                    mochiweb_request:respond({200, [?OCTETS], Reply}, Req);
-                {ok, Reply} ->
-                    mochiweb_request:respond({200, [?JSON], Reply}, Req);
-                {error, Code, Message} ->
-                    reply_error(Req, Code, Message, keep)
-            end;
+            run(Op, Body, Req);
         error ->
             reply_error(Req, bad_request, <<"malformed Content-Length">>, close),
             close(Req)
