@@ -281,7 +281,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py"), "--worker",
             "--master-host", args.master_host, "--master-port", str(args.master_port), "--loglevel", "WARNING",
             "--skip-log-setup"]
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     done = 0
     print(f"worker for master {args.master_host}:{args.master_port}; Ctrl-C stops it", flush=True)
     try:
@@ -323,7 +322,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Start services and keep them running until Ctrl-C."""
     sup, endpoints = _start_all(select(args.services), args.transport or list(TRANSPORTS),
                                 RESULTS / "up-logs", None)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         print(json.dumps([e.__dict__ for e in endpoints], indent=1))
         print("running; Ctrl-C stops every process", flush=True)
@@ -350,7 +348,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
             "--web-host", args.host, "--web-port", str(args.port), "--class-picker"]
     gen = spawn("locust-ui", argv, RESULTS / "ui-logs" / "locust.log", cwd=REPO, env=env,
                 cores=scenario.placement.get("loadgen"))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"Locust web UI: http://{args.host}:{args.port}/  (log: {gen.log_path}); Ctrl-C stops everything",
           flush=True)
     try:
@@ -442,10 +439,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, run, and turn HarnessError into a message without a traceback."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    # SIGTERM takes the same way out as Ctrl-C, so every command's clean-up (the Supervisor
+    # stopping what it started) runs: Python's default would exit without running it.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.fn(args))
     except HarnessError as e:
