@@ -81,6 +81,39 @@ public final class HttpRoutes {
         throw new IllegalArgumentException("tooLarge called with a size under the limit: " + size);
     }
 
+    /**
+     * The body length announced by the {@code Content-Length} header values, or -1 when there
+     * is none. Throws IllegalArgumentException (answer {@link #malformed}) for a value that is
+     * not a plain non-negative decimal number, one too big for a long (such as 2^64, which
+     * parses as neither), or several values that disagree. A value that fits but is over the
+     * limit is returned as is: that is a 413, not a 400.
+     */
+    public static long contentLength(java.util.Collection<String> values) {
+        if (values == null || values.isEmpty()) {
+            return -1;
+        }
+        long length = -1;
+        for (String raw : values) {
+            for (String part : raw.split(",", -1)) {
+                String v = part.strip();
+                if (v.isEmpty() || v.length() > 19 || !v.chars().allMatch(c -> c >= '0' && c <= '9')) {
+                    throw new IllegalArgumentException("bad Content-Length '" + Service.printable(raw) + "'");
+                }
+                long n;
+                try {
+                    n = Long.parseLong(v);
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("Content-Length '" + Service.printable(raw) + "' is too big");
+                }
+                if (length >= 0 && n != length) {
+                    throw new IllegalArgumentException("conflicting Content-Length values");
+                }
+                length = n;
+            }
+        }
+        return length;
+    }
+
     /** The 400 response for a request the HTTP parser refused; closes the connection. */
     public static Response malformed(String why) {
         return new Response(400, Json.errorBody(ErrorCode.BAD_REQUEST, "malformed HTTP request: " + why), JSON,

@@ -34,15 +34,12 @@ public final class JdkHttpServer implements HttpTransport {
         try (ex) {
             String method = ex.getRequestMethod();
             String path = ex.getRequestURI().getRawPath();
-            String cl = ex.getRequestHeaders().getFirst("Content-Length");
-            long length = -1;
-            if (cl != null) {
-                try {
-                    length = Long.parseLong(cl.strip());
-                } catch (NumberFormatException e) {
-                    send(ex, HttpRoutes.malformed("bad Content-Length"));
-                    return;
-                }
+            long length;
+            try {
+                length = HttpRoutes.contentLength(ex.getRequestHeaders().get("Content-Length"));
+            } catch (IllegalArgumentException e) {
+                send(ex, HttpRoutes.malformed(e.getMessage()));
+                return;
             }
             HttpRoutes.Route route = routes.route(method, path, length);
             if (route == null) {

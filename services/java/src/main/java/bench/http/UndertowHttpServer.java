@@ -38,7 +38,15 @@ public final class UndertowHttpServer implements HttpTransport {
     private static void handle(HttpRoutes routes, HttpServerExchange ex) {
         String method = ex.getRequestMethod().toString();
         String path = ex.getRequestPath();
-        long length = ex.getRequestContentLength();
+        long length;
+        try {
+            // not ex.getRequestContentLength(): it throws on 2^64 (an empty 500) and reads a
+            // negative value as "no length"
+            length = HttpRoutes.contentLength(ex.getRequestHeaders().get(Headers.CONTENT_LENGTH));
+        } catch (IllegalArgumentException e) {
+            send(ex, HttpRoutes.malformed(e.getMessage()));
+            return;
+        }
         HttpRoutes.Route route = routes.route(method, path, length);
         if (route == null) {
             send(ex, routes.reject(method, path, length));

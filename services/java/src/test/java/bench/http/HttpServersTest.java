@@ -188,4 +188,39 @@ class HttpServersTest {
             assertEquals("hello", new String(r.body(), StandardCharsets.US_ASCII));
         }
     }
+
+    /** Fuzzer finding: Content-Length 2^64 got an empty 500 from Undertow instead of a 400. */
+    @ParameterizedTest
+    @ValueSource(strings = {"netty", "undertow", "jdk"})
+    void unusableContentLengthIs400AndAnOversizedOneIs413(String server) throws Exception {
+        try (HttpTransport t = start(server, new Service(Settings.defaults()))) {
+            for (String bad : new String[] {"18446744073709551616", "99999999999999999999999999", "-1", "-5",
+                    "abc", "12x", "0x10", "+5", "9223372036854775808"}) {
+                try (Conn c = new Conn(t.port())) {
+                    c.sendHead("POST", "/echo", "Content-Length: " + bad + "\r\n");
+                    Res r = c.read();
+                    assertEquals(400, r.status(), server + " Content-Length: " + bad);
+                    // the JDK server refuses values over a long itself, and Undertow's parser most
+                    // others (not 2^64, the fuzzer's value), both with their own non-JSON 400 before our handler runs
+                    if (server.equals("jdk") || (server.equals("undertow") && !bad.equals("18446744073709551616"))) {
+                        continue;
+                    }
+                    assertEquals("application/json", r.headers().get("content-type"), bad);
+                    assertEquals("bad_request", r.json().get("error").asText(), bad);
+                }
+            }
+            for (String big : new String[] {String.valueOf(Settings.MAX_BODY_BYTES + 1L),
+                    "4294967296"}) {
+                try (Conn c = new Conn(t.port())) {
+                    c.sendHead("POST", "/echo", "Content-Length: " + big + "\r\n");
+                    Res r = c.read();
+                    assertEquals(413, r.status(), server + " Content-Length: " + big);
+                    assertEquals("too_large", r.json().get("error").asText(), big);
+                }
+            }
+            try (Conn c = new Conn(t.port())) {
+                assertArrayEquals(new byte[] {1, 2, 3}, c.request("POST", "/echo", new byte[] {1, 2, 3}).body());
+            }
+        }
+    }
 }
