@@ -17,7 +17,7 @@ from typing import Any
 from harness.noise import bootstrap_ci
 from harness.report import load_run
 
-NOISE_FLOOR_PCT = 5.0
+NOISE_FLOOR_PCT = 10.0  # run-to-run drift on a shared 2-core VM exceeds the repetitions spread
 SINGLE_RUN_NOISE_PCT = 15.0
 METRICS = (("p50", "p50 µs", True), ("p99", "p99 µs", True), ("throughput_rps", "req/s", False),
            ("cpu_us_per_req", "CPU µs/req", True))
