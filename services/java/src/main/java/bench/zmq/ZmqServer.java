@@ -11,6 +11,9 @@ import java.util.logging.Logger;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
+import zmq.Msg;
+import zmq.msg.MsgAllocator;
+import zmq.msg.MsgAllocatorThreshold;
 
 /**
  * The ZeroMQ transport: a ROUTER socket bound to {@code tcp://host:port} serving REQ and DEALER
@@ -67,11 +70,17 @@ public final class ZmqServer implements AutoCloseable {
         this.ctx.setLinger(0);
         // before the first socket: the IO threads are started with the context's handler
         this.ctx.setUncaughtExceptionHandler(onThreadDeath);
+        this.ctx.setNotificationExceptionHandler((t, e) -> LOG.warning("zmq " + t.getName()
+                + ": connection event failed (peer ignored, serving on): " + e));
         this.front = ctx.createSocket(SocketType.ROUTER);
         // a peer announcing a frame over the limit is disconnected before JeroMQ allocates
         // a buffer for it (without this, random bytes after a greeting could ask for ~1 GB of
         // direct memory and kill the IO thread)
         front.setMaxMsgSize(maxMessageSize(service));
+        // JeroMQ 0.6.0 checks that limit with a signed compare: a 64-bit frame size with the top
+        // bit set (0xde585e2a342589c3, from the fuzzer) passes it and is cast to an int (874 MB)
+        // for the allocation. The allocator refuses such sizes itself (an empty frame instead).
+        front.setMsgAllocator(new BoundedAllocator(maxMessageSize(service)));
         front.setRcvHWM(10_000);
         front.setSndHWM(10_000);
         front.setReceiveTimeOut(POLL_MS);
@@ -100,6 +109,27 @@ public final class ZmqServer implements AutoCloseable {
             t.start();
         }
         LOG.info("zmq ROUTER bound to " + endpoint + " (" + workers + " worker(s))");
+    }
+
+    /** The default allocator, refusing any frame over the limit whatever the decoder let through. */
+    static final class BoundedAllocator implements MsgAllocator {
+        private final MsgAllocator delegate = new MsgAllocatorThreshold();
+        private final long max;
+
+        BoundedAllocator(long max) {
+            this.max = max;
+        }
+
+        @Override
+        public Msg allocate(int size) {
+            if (size < 0 || size > max) {
+                // throwing here would leave JeroMQ's decoder spinning on the same bytes; an empty
+                // frame instead ends the bogus one at once: during the handshake the NULL
+                // mechanism refuses it and drops the peer, after it the peer only gets garbage
+                return new Msg(0);
+            }
+            return delegate.allocate(size);
+        }
     }
 
     /** The largest frame a peer may send: the body limit plus 64 KiB. */
