@@ -44,6 +44,9 @@ class GrpcServerTest {
                 assertEquals(2, reply.getOpcodes(1).getI1());
                 assertEquals(3, reply.getOpcodes(1).getJ2());
 
+                // exactly the limit of data is fine (the encoded Blob is a few bytes more)
+                assertEquals(Settings.MAX_BODY_BYTES, stub.echo(Blob.newBuilder().setData(ByteString.copyFrom(
+                        new byte[Settings.MAX_BODY_BYTES])).build()).getData().size());
                 StatusRuntimeException big = assertThrows(StatusRuntimeException.class, () -> stub.echo(
                         Blob.newBuilder().setData(ByteString.copyFrom(new byte[Settings.MAX_BODY_BYTES + 1])).build()));
                 assertEquals(Status.Code.RESOURCE_EXHAUSTED, big.getStatus().getCode());
