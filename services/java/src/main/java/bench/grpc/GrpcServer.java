@@ -9,7 +9,7 @@ import bench.v1.Blob;
 import bench.v1.DiffReply;
 import bench.v1.DiffRequest;
 import bench.v1.Opcode;
-import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.CodedInputStream;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
@@ -79,8 +79,18 @@ public final class GrpcServer implements AutoCloseable {
     /** Parse a request message; any failure (bad wire type, truncation, bad UTF-8...) is bad_request. */
     static <T> T parse(byte[] raw, String what, ProtoParser<T> parser) throws BenchException {
         try {
-            return parser.parse(raw);
-        } catch (InvalidProtocolBufferException e) {
+            checkWireFormat(raw, what);
+            CodedInputStream in = CodedInputStream.newInstance(raw);
+            T message = parser.parse(in);
+            // A stray end-group tag ends parsing early; protobuf-java's parseFrom(byte[]) only checks
+            // that it was not the last tag read, and ignores what follows. Python's protobuf refuses
+            // both; so do we.
+            in.checkLastTagWas(0);
+            if (!in.isAtEnd()) {
+                throw new BenchException(ErrorCode.BAD_REQUEST, what + " cannot be parsed: data after the message");
+            }
+            return message;
+        } catch (java.io.IOException e) {
             throw new BenchException(ErrorCode.BAD_REQUEST, what + " cannot be parsed: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             // protobuf-java may also throw unchecked exceptions on hostile input
@@ -88,9 +98,26 @@ public final class GrpcServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Walk the top-level fields as Python's protobuf (upb) would: protobuf-java truncates a tag
+     * varint wider than 32 bits and stops at a stray end-group tag, where upb refuses both.
+     */
+    static void checkWireFormat(byte[] raw, String what) throws BenchException, java.io.IOException {
+        CodedInputStream v = CodedInputStream.newInstance(raw);
+        while (!v.isAtEnd()) {
+            long tag = v.readRawVarint64();
+            if (tag > 0xFFFFFFFFL || (tag >>> 3) == 0 || (tag & 7) == 4 || (tag & 7) > 5) {
+                throw new BenchException(ErrorCode.BAD_REQUEST, what + " cannot be parsed: invalid tag " + tag);
+            }
+            if (!v.skipField((int) tag)) {
+                throw new BenchException(ErrorCode.BAD_REQUEST, what + " cannot be parsed: unexpected end-group tag");
+            }
+        }
+    }
+
     @FunctionalInterface
     interface ProtoParser<T> {
-        T parse(byte[] raw) throws InvalidProtocolBufferException;
+        T parse(CodedInputStream in) throws java.io.IOException;
     }
 
     private static void echo(Service service, byte[] raw, StreamObserver<Blob> out) {

@@ -107,6 +107,8 @@ class GrpcServerTest {
             {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff,
                 (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff}, // malformed varint tag
             {0x0a, 0x05, 0x61},                      // length past the end
+            {0x14},                                  // a lone end-group tag (fuzz seed 1 index 9372)
+            {(byte) 0x88, (byte) 0xe0, (byte) 0xea, (byte) 0xfa, 0x45, 0x24, (byte) 0xf8, 0x13}, // tag wider than 32 bits (index 6907)
             {0x0a, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f}, // negative length
             {0x0f, 0x00},                            // wire type 7 does not exist
             {0x0e, 0x00},                            // wire type 6 does not exist
