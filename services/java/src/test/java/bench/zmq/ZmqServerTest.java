@@ -52,12 +52,40 @@ class ZmqServerTest {
         }
     }
 
+    private static final AtomicInteger MONITORS = new AtomicInteger();
+
+    /**
+     * A JeroMQ client connected to the server, returned once its ZMTP handshake has completed.
+     *
+     * <p>JeroMQ 0.6.0's TCP connecter sometimes never completes the connection it starts (about
+     * 1 in 50 fresh sockets here, against a pyzmq ROUTER as much as against ours): no handshake
+     * event ever arrives and whatever the socket sends is never written, so the test would wait
+     * for a reply to a request the server never saw. pyzmq clients against this server showed
+     * no such loss (0 of 200 fresh connections; the conformance suite and the benchmarks use
+     * pyzmq). So the client waits for its handshake and, if it does not come within a second,
+     * replaces its own socket; a request, once the handshake is done, is never retried.
+     */
     static ZMQ.Socket client(ZContext ctx, SocketType type, int port) {
-        ZMQ.Socket s = ctx.createSocket(type);
-        s.setReceiveTimeOut(10_000);
-        s.setLinger(0);
-        s.connect("tcp://127.0.0.1:" + port);
-        return s;
+        for (int attempt = 0; attempt < 5; attempt++) {
+            ZMQ.Socket s = ctx.createSocket(type);
+            s.setReceiveTimeOut(10_000);
+            s.setLinger(0);
+            String monitor = "inproc://zmq-server-test-monitor-" + MONITORS.incrementAndGet();
+            s.monitor(monitor, ZMQ.EVENT_HANDSHAKE_PROTOCOL);
+            ZMQ.Event handshake;
+            try (ZMQ.Socket events = ctx.createSocket(SocketType.PAIR)) {
+                events.setReceiveTimeOut(1_000);
+                events.connect(monitor);
+                s.connect("tcp://127.0.0.1:" + port);
+                handshake = ZMQ.Event.recv(events);
+            }
+            s.monitor(null, 0);
+            if (handshake != null) {
+                return s;
+            }
+            s.close();
+        }
+        throw new AssertionError("five JeroMQ clients in a row never completed a handshake with port " + port);
     }
 
     @ParameterizedTest(name = "workers={0}")
@@ -231,30 +259,22 @@ class ZmqServerTest {
         }
     }
 
-    /**
-     * Whether an echo from a fresh REQ client is answered. JeroMQ occasionally holds the first
-     * request of a client connecting just after a peer was dropped for a while (seen rarely,
-     * released by later traffic); a second client is tried before calling the service wedged.
-     */
+    /** Whether an echo from a fresh REQ client (connected, see {@link #client}) is answered. */
     static boolean answered(ZContext ctx, int port, String text) {
-        for (int attempt = 0; attempt < 3; attempt++) {
-            ZMQ.Socket req = ctx.createSocket(SocketType.REQ);
-            try {
-                req.setReceiveTimeOut(3_000);
-                req.setLinger(0);
-                req.connect("tcp://127.0.0.1:" + port);
-                sendAll(req, b("echo"), b(text));
-                byte[] status = req.recv(0);
-                if (status != null) {
-                    assertEquals("ok", new String(status, StandardCharsets.UTF_8));
-                    assertEquals(text, new String(req.recv(0), StandardCharsets.UTF_8));
-                    return true;
-                }
-            } finally {
-                req.close();
+        ZMQ.Socket req = client(ctx, SocketType.REQ, port);
+        try {
+            req.setReceiveTimeOut(5_000);
+            sendAll(req, b("echo"), b(text));
+            byte[] status = req.recv(0);
+            if (status == null) {
+                return false;
             }
+            assertEquals("ok", new String(status, StandardCharsets.UTF_8));
+            assertEquals(text, new String(req.recv(0), StandardCharsets.UTF_8));
+            return true;
+        } finally {
+            req.close();
         }
-        return false;
     }
 
     static byte[] concat(byte[]... parts) {
