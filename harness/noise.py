@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 UNSTABLE_PCT = 10.0
@@ -47,8 +48,31 @@ def group_reps(cells: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], l
     return groups
 
 
-def spread_warning(cells: list[dict[str, Any]]) -> list[str]:
-    """Warnings, in the style of pyperf, for cells whose repetitions disagree."""
+ADVICE = ("Try: more repetitions (load.repetitions), longer cells (load.duration_s), a longer warm-up, "
+          "a quieter machine (nothing else running on these cores), or check [placement].")
+"""What to do about unstable numbers; said once, after the list."""
+
+
+@dataclass(frozen=True)
+class Unstable:
+    """One metric of one cell whose repetitions disagree by more than UNSTABLE_PCT."""
+
+    cell: str
+    metric: str
+    median: float
+    low: float
+    high: float
+    spread_pct: float
+    runs: int
+
+    def line(self) -> str:
+        """The warning as one line, in the style of pyperf."""
+        return (f"WARNING: {self.cell}: the {self.metric} is unstable: median {self.median:.0f}, "
+                f"95% CI {self.low:.0f}..{self.high:.0f} (±{self.spread_pct:.0f}%) over {self.runs} runs.")
+
+
+def unstable(cells: list[dict[str, Any]]) -> list[Unstable]:
+    """The p50s and throughputs whose repeated measurements disagree, cell by cell."""
     out = []
     for key, reps in group_reps(cells).items():
         if len(reps) < 2:
@@ -57,9 +81,12 @@ def spread_warning(cells: list[dict[str, Any]]) -> list[str]:
                                ("throughput", [c["throughput_rps"] for c in reps])):
             s = summarize_reps(values)
             if s["spread_pct"] > UNSTABLE_PCT:
-                out.append(
-                    f"WARNING: {'/'.join(key[:3])} ({key[3]}): the {metric} is unstable: median {s['median']:.0f}, "
-                    f"95% CI {s['ci95'][0]:.0f}..{s['ci95'][1]:.0f} (±{s['spread_pct']:.0f}%) over {s['n']} runs.\n"
-                    "  Try: more repetitions (load.repetitions), longer cells (load.duration_s), a longer warm-up, "
-                    "a quieter machine (nothing else running on these cores), or check [placement].")
+                out.append(Unstable(f"{'/'.join(key[:3])} ({key[3]})", metric, s["median"], s["ci95"][0],
+                                    s["ci95"][1], s["spread_pct"], s["n"]))
     return out
+
+
+def spread_warning(cells: list[dict[str, Any]]) -> list[str]:
+    """Warnings, in the style of pyperf, for cells whose repetitions disagree; the advice last, once."""
+    found = unstable(cells)
+    return [u.line() for u in found] + ([f"  {ADVICE}"] if found else [])

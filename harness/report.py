@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness.noise import spread_warning, summarize_reps  # noqa: E402
+from harness.noise import ADVICE, UNSTABLE_PCT, summarize_reps, unstable  # noqa: E402
 from harness.services import TRANSPORTS  # noqa: E402
 from harness.stats import b64, decode, merge, spectrum, summarize  # noqa: E402
 
@@ -336,8 +336,26 @@ def _spread(r: dict[str, Any], key: str) -> str:
     s = r.get(key, {})
     if not s or s.get("n", 1) < 2:
         return ""
-    return f"<span class='ci' title='95% CI of the median over {s['n']} runs: {s['ci95'][0]:,.0f}..{s['ci95'][1]:,.0f}'>" \
+    cls = "ci unstable" if s["spread_pct"] > UNSTABLE_PCT else "ci"
+    return f"<span class='{cls}' title='95% CI of the median over {s['n']} runs: {s['ci95'][0]:,.0f}..{s['ci95'][1]:,.0f}'>" \
            f" ±{s['spread_pct']:.0f}%</span>"
+
+
+def unstable_box(cells: list[dict[str, Any]]) -> str:
+    """One warning for every unstable measurement: a count, the advice, and the list folded away."""
+    found = unstable(cells)
+    if not found:
+        return ""
+    n_cells = len({u.cell for u in found})
+    rows = "".join(f"<tr><td>{html.escape(u.cell)}</td><td>{u.metric}</td><td>{u.median:,.0f}</td>"
+                   f"<td>{u.low:,.0f}..{u.high:,.0f}</td><td>±{u.spread_pct:.0f}%</td><td>{u.runs}</td></tr>"
+                   for u in found)
+    return (f"<div class='warn'><b>{len(found)} measurement(s) in {n_cells} cell(s) are unstable</b>: the 95% "
+            f"confidence interval of the median over the repetitions is wider than ±{UNSTABLE_PCT:.0f}% "
+            f"(marked <span class='ci unstable'>±N%</span> in the tables). Differences smaller than that spread "
+            f"are noise. {html.escape(ADVICE)}"
+            "<details><summary>which</summary><table><tr><th>cell</th><th>metric</th><th>median</th>"
+            f"<th>95% CI</th><th>spread</th><th>runs</th></tr>{rows}</table></details></div>")
 
 
 def summary_table(rows: list[dict[str, Any]], payloads: list[str]) -> str:
@@ -467,7 +485,9 @@ td:nth-child(-n+3),th:nth-child(-n+3),td:last-child{text-align:left} td:first-ch
 tr.gap td{color:#999} tr.failed td{background:#fde8e8} tr.bad td{background:#fff4e0} tr.floor td{color:#666;font-style:italic}
 .ci{color:#888;font-size:11px}
 .figs img{max-width:100%;border:1px solid #eee;margin:.5em 0} .note{background:#f6f8fa;padding:.6em 1em;border-left:3px solid #3572A5}
-.warn{background:#fff4e0;padding:.6em 1em;border-left:3px solid #e36209;white-space:pre-wrap}
+.warn{background:#fff4e0;padding:.6em 1em;border-left:3px solid #e36209}
+.ci.unstable{color:#e36209;font-weight:600}
+.warn details{margin-top:.4em}.warn table{font-size:.9em}
 code,pre{background:#f6f8fa;font-size:12px} pre{padding:1em;overflow-x:auto}
 .legend span{display:inline-block;margin-right:1.2em} .legend i{display:inline-block;width:12px;height:12px;margin-right:4px}
 """
@@ -523,8 +543,7 @@ def write_report(run: Path) -> Path:
     title = f"interop-bench run {html.escape(doc.get('run', run.name))}"
     interrupted = "<p class='warn'><b>This run was interrupted</b>; the cells below are those that finished.</p>" \
         if doc.get("interrupted") else ""
-    warnings = spread_warning(doc["cells"])
-    warn_html = "".join(f"<p class='warn'>{html.escape(w)}</p>" for w in warnings)
+    warn_html = unstable_box(doc["cells"])
     pp = doc.get("pingpong") or {}
     pingpong = (f"A raw TCP ping-pong of 64 B between the same cores took p50 <b>{pp['latency_us']['p50']:,.0f} µs</b>, "
                 f"p99 {pp['latency_us']['p99']:,.0f} µs ({pp['rounds']:,} rounds): no transport can be faster here."
