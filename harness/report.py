@@ -565,7 +565,8 @@ are shared by the load generator, the services and redis-server: placement (task
 load generator <b>{html.escape(str(placement.get('loadgen')))}</b>, services <b>{html.escape(str(placement.get('services')))}</b>,
 redis-server <b>{html.escape(str(placement.get('redis')))}</b>. A cell whose load generator used ≥ 90% of a core, or
 fell behind its arrival schedule, is marked client-bound: its throughput is the harness's limit, not the service's.
-The <i>floor</i> of each transport is the same client against a responder that does no work. {pingpong}</p>
+The <i>floor</i> of each transport is the same client against a responder that does no work, written in Python
+(<code>harness/floor/</code>): a server in a runtime with cheaper I/O (JeroMQ, Jedis) can come in under it. {pingpong}</p>
 {warn_html}
 <h2>Summary</h2>
 <p class="legend">{legend}</p>
