@@ -4,8 +4,7 @@ import bench.core.BenchException;
 import bench.core.ErrorCode;
 import bench.core.Service;
 import bench.core.Utf8;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
+import bench.redis.ReliableListConsumer;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,19 +12,16 @@ import java.util.Map;
 import java.util.Set;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import redis.clients.jedis.Jedis;
 import redis.clients.jedis.Protocol;
 import redis.clients.jedis.Transaction;
-import redis.clients.jedis.args.ListDirection;
-import redis.clients.jedis.exceptions.JedisException;
 import redis.clients.jedis.params.SetParams;
 
 /**
  * A Celery worker for queue {@code bench.java} (CONTRACT.md "celery"): tasks {@code bench.echo},
  * {@code bench.diff}, {@code bench.health}, Redis as broker and result backend.
  *
- * <p>At least once: at start everything in {@code <queue>:processing} is moved back to the right
- * end of the queue ({@code LMOVE processing queue RIGHT RIGHT} until empty). Then each consumer
+ * <p>At least once ({@link ReliableListConsumer}): at start everything in
+ * {@code <queue>:processing} is moved back to the right end of the queue ({@code LMOVE processing queue RIGHT RIGHT} until empty). Then each consumer
  * thread, with its own connection, loops: {@code BLMOVE queue processing RIGHT LEFT} (1 s timeout,
  * so a stop is noticed; the right end is the one kombu's {@code BRPOP} takes), run the task, and
  * one {@code MULTI}: {@code SET celery-task-meta-<id> <doc> EX <expires>}, {@code PUBLISH
@@ -36,18 +32,11 @@ public final class CeleryWorker implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(CeleryWorker.class.getName());
     /** The Python service's {@code result_expires}. */
     public static final long RESULT_EXPIRES_S = 600;
-    private static final double BLOCK_TIMEOUT_S = 1.0;
     private static final Set<String> DIFF_KWARGS = Set.of("a", "b");
 
     private final Service service;
-    private final URI url;
-    private final byte[] queue;
-    private final byte[] processing;
-    private final byte[] dead;
     private final long resultExpiresS;
-    private final List<Thread> threads = new ArrayList<>();
-    private final int recovered;
-    private volatile boolean stopping;
+    private final ReliableListConsumer consumer;
 
     /** What to do with a message once its task has run. */
     sealed interface Outcome permits Store, Ack, DeadLetter {
@@ -67,74 +56,26 @@ public final class CeleryWorker implements AutoCloseable {
 
     public CeleryWorker(Service service, String url, String queue, int workers, long resultExpiresS) {
         this.service = service;
-        this.url = URI.create(url);
-        this.queue = queue.getBytes(StandardCharsets.UTF_8);
-        this.processing = (queue + ":processing").getBytes(StandardCharsets.UTF_8);
-        this.dead = (queue + ":dead").getBytes(StandardCharsets.UTF_8);
         this.resultExpiresS = resultExpiresS;
-        try (Jedis admin = new Jedis(this.url)) {
-            admin.ping();
-            recovered = recover(admin);
-        } catch (JedisException e) {
-            throw new IllegalStateException("cannot reach redis at " + url + ": " + e.getMessage()
-                    + "; is redis-server running there?", e);
-        }
-        for (int i = 0; i < workers; i++) {
-            threads.add(new Thread(this::consumeLoop, "celery-consumer-" + i));
-        }
-        threads.forEach(Thread::start);
-        LOG.info("celery queue '" + queue + "': recovered " + recovered + " message(s) from " + queue
+        this.consumer = new ReliableListConsumer(url, queue, workers, "celery-consumer",
+                (msg, tx) -> finish(tx, msg, handle(this.service, msg, Instant.now())));
+        LOG.info("celery queue '" + queue + "': recovered " + consumer.recovered() + " message(s) from " + queue
                 + ":processing; " + workers + " consumer(s); result_expires=" + resultExpiresS + " s");
     }
 
     /** How many messages the start-up recovery moved back to the queue. */
     public int recovered() {
-        return recovered;
+        return consumer.recovered();
     }
 
-    private int recover(Jedis conn) {
-        int moved = 0;
-        while (conn.lmove(processing, queue, ListDirection.RIGHT, ListDirection.RIGHT) != null) {
-            moved++;
-        }
-        return moved;
-    }
-
-    private void consumeLoop() {
-        while (!stopping) {
-            try (Jedis conn = new Jedis(url)) {
-                while (!stopping) {
-                    byte[] msg = conn.blmove(queue, processing, ListDirection.RIGHT, ListDirection.LEFT,
-                            BLOCK_TIMEOUT_S);
-                    if (msg != null) {
-                        finish(conn, msg, handle(service, msg, Instant.now()));
-                    }
-                }
-            } catch (JedisException e) {
-                if (stopping) {
-                    return;
-                }
-                LOG.log(Level.SEVERE, Thread.currentThread().getName() + ": redis error, reconnecting in 1 s", e);
-                try {
-                    Thread.sleep(1000);
-                } catch (InterruptedException ie) {
-                    return;
-                }
-            }
-        }
-    }
-
-    private void finish(Jedis conn, byte[] msg, Outcome outcome) {
-        Transaction tx = conn.multi();
+    private void finish(Transaction tx, byte[] msg, Outcome outcome) {
         if (outcome instanceof Store s) {
             tx.set(s.key(), s.doc(), SetParams.setParams().ex(resultExpiresS));
             tx.sendCommand(Protocol.Command.PUBLISH, s.key(), s.doc()); // Transaction has no publish()
         } else if (outcome instanceof DeadLetter d) {
             LOG.warning("celery message of " + msg.length + " bytes moved to the dead list: " + d.why());
-            tx.lpush(dead, msg);
+            tx.lpush(consumer.dead(), msg);
         }
-        tx.lrem(processing, 1, msg);
-        tx.exec();
     }
 
     /** Decode one message, run its task, and say what to store. Never throws. */
@@ -240,13 +181,6 @@ public final class CeleryWorker implements AutoCloseable {
 
     @Override
     public void close() {
-        stopping = true;
-        for (Thread t : threads) {
-            try {
-                t.join(3000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        consumer.close();
     }
 }
