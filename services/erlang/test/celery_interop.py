@@ -12,27 +12,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import redis
 from celery import Celery
 from celery.exceptions import NotRegistered
-
-from support import SERVICE, body, redis_server, service, stop, vectors, wait_for
+from support import SERVICE, Checks, body, redis_server, service, stop, vectors, wait_for
 
 QUEUE = "bench.erlang"
-FAILURES: list[str] = []
-CHECKS = 0
-
-
-def check(cond: bool, what: str) -> None:
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
+check = Checks()
 
 
 def client(url: str) -> Celery:
@@ -173,8 +162,8 @@ def main() -> int:
         test_tasks(url)
         test_recovery(url)
         test_killed_mid_task(url)
-    print(f"celery interop: {CHECKS - len(FAILURES)}/{CHECKS} checks passed")
-    return 1 if FAILURES else 0
+    print(f"celery interop: {check.count - len(check.failures)}/{check.count} checks passed")
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

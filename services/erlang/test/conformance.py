@@ -15,19 +15,9 @@ import uuid
 
 import redis
 import zmq
+from support import Checks, body, redis_server, service, vectors, zmq_healthy
 
-from support import body, redis_server, service, vectors
-
-FAILURES: list[str] = []
-CHECKS = 0
-
-
-def check(cond: bool, what: str) -> None:
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
+check = Checks()
 
 
 def diff_request(v: dict) -> bytes:
@@ -150,23 +140,8 @@ def test_http() -> None:
 
 
 # ---------------------------------------------------------------------------- zmq
-def zmq_ready(port: int) -> bool:
-    ctx = zmq.Context.instance()
-    s = ctx.socket(zmq.REQ)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.RCVTIMEO, 500)
-    s.connect(f"tcp://127.0.0.1:{port}")
-    try:
-        s.send_multipart([b"health", b""])
-        return s.recv_multipart()[0] == b"ok"
-    except zmq.Again:
-        return False
-    finally:
-        s.close()
-
-
 def test_zmq() -> None:
-    with service("zmq", ready=zmq_ready) as (port, _log):
+    with service("zmq", ready=zmq_healthy) as (port, _log):
         ctx = zmq.Context.instance()
         req = ctx.socket(zmq.REQ)
         dealer = ctx.socket(zmq.DEALER)
@@ -269,12 +244,12 @@ def main() -> int:
         if only and t.__name__.removeprefix("test_") not in only:
             continue
         t0 = time.monotonic()
-        before = len(FAILURES)
+        before = len(check.failures)
         t()
-        print(f"{t.__name__}: {len(FAILURES) - before} failure(s), "
+        print(f"{t.__name__}: {len(check.failures) - before} failure(s), "
               f"{time.monotonic() - t0:.1f}s", flush=True)
-    print(f"{CHECKS} checks, {len(FAILURES)} failed")
-    return 1 if FAILURES else 0
+    print(f"{check.count} checks, {len(check.failures)} failed")
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +102,37 @@ def service(transport: str, *args: str, env: dict[str, str] | None = None,
             code = stop(proc)
             if code != 0:
                 raise RuntimeError(f"service exited with {code} on SIGTERM:\n{log.read_text()}")
+
+
+class Checks:
+    """A callable `check(cond, what)`: counts checks, keeps the failures (thread-safe), prints each."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, cond: bool, what: str) -> None:
+        with self._lock:
+            self.count += 1
+            if not cond:
+                self.failures.append(what)
+        if not cond:
+            print("FAIL:", what, flush=True)
+
+
+def zmq_healthy(port: int) -> bool:
+    """Whether a REQ `health` to the port is answered `ok` within half a second."""
+    import zmq
+
+    s = zmq.Context.instance().socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, 500)
+    s.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        s.send_multipart([b"health", b""])
+        return bool(s.recv_multipart()[0] == b"ok")
+    except zmq.Again:
+        return False
+    finally:
+        s.close()

@@ -14,32 +14,9 @@ import sys
 import threading
 
 import zmq
+from support import Checks, service, vectors, zmq_healthy
 
-from support import service, vectors
-
-FAILURES: list[str] = []
-LOCK = threading.Lock()
-
-
-def check(cond: bool, what: str) -> None:
-    if not cond:
-        with LOCK:
-            FAILURES.append(what)
-        print("FAIL:", what, flush=True)
-
-
-def ready(port: int) -> bool:
-    s = zmq.Context.instance().socket(zmq.REQ)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.RCVTIMEO, 500)
-    s.connect(f"tcp://127.0.0.1:{port}")
-    try:
-        s.send_multipart([b"health", b""])
-        return s.recv_multipart()[0] == b"ok"
-    except zmq.Again:
-        return False
-    finally:
-        s.close()
+check = Checks()
 
 
 def client(port: int, kind: int, identity: bytes | None = None) -> zmq.Socket:
@@ -110,7 +87,7 @@ READY_REQ = b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03REQ"
 
 
 def main() -> int:
-    with service("zmq", ready=ready) as (port, log):
+    with service("zmq", ready=zmq_healthy) as (port, log):
         # wrong frame counts, each followed by a good request on the same socket
         req = client(port, zmq.REQ)
         for frames in ([b"echo"], [b"echo", b"x", b"y"], [b""], [b"a", b"b", b"c", b"d"]):
@@ -194,8 +171,8 @@ def main() -> int:
         text = log.read_text()
         check("unsupported_mechanism" in text, "log names the refused mechanism")
 
-    print(f"zmq interop: {len(FAILURES)} failure(s)")
-    return 1 if FAILURES else 0
+    print(f"zmq interop: {len(check.failures)} failure(s)")
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":
