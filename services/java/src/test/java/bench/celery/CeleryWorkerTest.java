@@ -6,15 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import bench.Ports;
+import bench.RedisServer;
 import bench.Vectors;
 import bench.core.Service;
 import bench.core.Settings;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.File;
-import java.io.IOException;
 import java.io.OutputStream;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -34,55 +32,30 @@ import redis.clients.jedis.args.ListDirection;
  * repository's .venv): {@code send_task(...).get()} returns the value or raises the exception.
  */
 class CeleryWorkerTest {
-    private static Process redis;
+    private static RedisServer redis;
     private static String url;
     private static Path python;
     private static Path client;
 
-    static boolean onPath(String program) {
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            if (new File(dir, program).canExecute()) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     @BeforeAll
     static void startRedis() throws Exception {
         python = Vectors.contractDir().resolve("../.venv/bin/python").normalize();
-        assumeTrue(onPath("redis-server"), "redis-server is not on PATH: the celery worker tests are skipped");
+        assumeTrue(RedisServer.onPath("redis-server"),
+                "redis-server is not on PATH: the celery worker tests are skipped");
         assumeTrue(Files.isExecutable(python), python + " is missing (make venv): the celery worker tests are skipped");
         // a directory of its own: Python puts the script's directory first on sys.path
         client = Files.createTempDirectory("celery_client").resolve("celery_client.py");
         try (var in = CeleryWorkerTest.class.getResourceAsStream("celery_client.py")) {
             Files.write(client, in.readAllBytes());
         }
-        int port = Ports.free();
-        redis = new ProcessBuilder("redis-server", "--port", String.valueOf(port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no").redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        url = "redis://127.0.0.1:" + port + "/0";
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (true) {
-            try (Jedis j = new Jedis(URI.create(url))) {
-                if ("PONG".equals(j.ping())) {
-                    return;
-                }
-            } catch (RuntimeException e) {
-                if (System.nanoTime() > deadline || !redis.isAlive()) {
-                    throw new IOException("redis-server did not answer on port " + port, e);
-                }
-                Thread.sleep(50);
-            }
-        }
+        redis = RedisServer.start();
+        url = redis.url();
     }
 
     @AfterAll
     static void stopRedis() throws Exception {
         if (redis != null) {
-            redis.destroy();
-            redis.waitFor();
+            redis.close();
         }
         if (client != null) {
             Files.deleteIfExists(client);

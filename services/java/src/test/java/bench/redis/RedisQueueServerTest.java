@@ -7,12 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import bench.Ports;
+import bench.RedisServer;
 import bench.Vectors;
 import bench.core.Service;
 import bench.core.Settings;
-import java.io.File;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -22,47 +20,21 @@ import redis.clients.jedis.Jedis;
 
 /** The reliable queue against a real redis-server started on a free port. */
 class RedisQueueServerTest {
-    private static Process redis;
+    private static RedisServer redis;
     private static String url;
-    private static int port;
-
-    static boolean onPath(String program) {
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            if (new File(dir, program).canExecute()) {
-                return true;
-            }
-        }
-        return false;
-    }
 
     @BeforeAll
     static void startRedis() throws Exception {
-        assumeTrue(onPath("redis-server"), "redis-server is not on PATH: the redis transport tests are skipped");
-        port = Ports.free();
-        redis = new ProcessBuilder("redis-server", "--port", String.valueOf(port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no").redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        url = "redis://127.0.0.1:" + port + "/0";
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (true) {
-            try (Jedis j = new Jedis(java.net.URI.create(url))) {
-                if ("PONG".equals(j.ping())) {
-                    return;
-                }
-            } catch (RuntimeException e) {
-                if (System.nanoTime() > deadline || !redis.isAlive()) {
-                    throw new IOException("redis-server did not answer on port " + port, e);
-                }
-                Thread.sleep(50);
-            }
-        }
+        assumeTrue(RedisServer.onPath("redis-server"),
+                "redis-server is not on PATH: the redis transport tests are skipped");
+        redis = RedisServer.start();
+        url = redis.url();
     }
 
     @AfterAll
     static void stopRedis() throws Exception {
         if (redis != null) {
-            redis.destroy();
-            redis.waitFor();
+            redis.close();
         }
     }
 
