@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.clients import Client, Reply, make_client
+from harness.clients.base import error_code
 from harness.errors import ClientError
 from harness.supervisor import Endpoint
 from harness.vectors import diff_vectors, echo_vectors, error_vectors
@@ -204,7 +205,7 @@ class Checker:
         status, headers, body = client.request("POST", "/health")
         self.expect("http/405-post-health", status == 405, "405", f"{status}")
         status, headers, body = client.request("GET", "/no/such/path")
-        code = _error_code(body)
+        code = error_code(body)
         self.expect("http/404-unknown-path", status == 404 and code == "unknown_op", "404 unknown_op",
                     f"{status} {code}")
         self.check_next_good(client, "http/after-405-404")
@@ -229,7 +230,7 @@ class Checker:
                     except ClientError as e:
                         self.expect(name, False, "an error reply", str(e))
                         continue
-                    code = _error_code(got[1]) if len(got) == 2 else None
+                    code = error_code(got[1]) if len(got) == 2 else None
                     self.expect(name, len(got) == 2 and got[0] == b"error" and code == "bad_request",
                                 "[error, bad_request]", _short(got))
                     self.check_next_good(sock, name + "/next")
@@ -284,14 +285,6 @@ class Checker:
                 self.expect(name, reply.error == "bad_request", "a bad_request failure",
                             f"{type(e).__name__}: {str(e)[:120]}")
             self.check_next_good(client, name + "/next")
-
-
-def _error_code(body: bytes) -> str | None:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    return doc.get("error") if isinstance(doc, dict) else None
 
 
 def check_endpoint(endpoint: Endpoint, progress: Callable[[str], None] | None = None) -> CheckResult:

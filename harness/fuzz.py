@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from harness.clients import Reply, make_client
+from harness.clients.base import error_code
 from harness.errors import ClientError, HarnessError
 from harness.fuzzgen import Input, generate
 from harness.services import Service
@@ -280,7 +281,7 @@ class CellFuzzer:
                 raise _Fail("echo returned other bytes")
             return "ok"
         if status == b"error":
-            code = _error_code(body)
+            code = error_code(body)
             if code in inp.accept:
                 return f"error:{code}"
         raise _Fail(f"answered [{status[:20]!r}, {body[:100]!r}], expected {'/'.join(inp.accept)}")
@@ -399,14 +400,6 @@ def _header_ok(op: str) -> bool:
     except UnicodeEncodeError:
         return False
     return bool(op) and " " not in op and "\n" not in op and len(op) < 900
-
-
-def _error_code(body: bytes) -> str | None:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    return doc.get("error") if isinstance(doc, dict) else None
 
 
 def raw_exchange(host: str, port: int, data: bytes, timeout_s: float) -> tuple[bytes, bool]:

@@ -43,6 +43,15 @@ class Reply:
             return self.body[:200].decode("utf-8", "replace")
 
 
+def error_code(body: bytes) -> str | None:
+    """The `error` field of a JSON error body, or None when the body is not a JSON object."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return doc.get("error") if isinstance(doc, dict) else None
+
+
 def error_reply(body: bytes, status: int | str | None = None, fallback: str = "internal") -> Reply:
     """An error Reply from a JSON error body `{"error": code, "message": ...}`."""
     code = fallback
