@@ -13,6 +13,8 @@ needs=(
   "mvn maven"
   "taskset util-linux"
   "wrk wrk"
+  "ab apache2-utils"
+  "curl curl"
   "chromium chromium"
 )
 # Erlang libraries are not programs: look for their folders.
