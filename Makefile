@@ -72,8 +72,8 @@ fuzz: build ## Malformed input over every service x transport (FUZZ_INPUTS per c
 
 .PHONY: lint
 lint: setup ## ruff and mypy over the Python code
-	$(PY) -m ruff check harness scenarios tests contract services/python
-	$(PY) -m mypy harness scenarios/locustfile.py tests contract/gen_vectors.py
+	$(PY) -m ruff check harness tests contract services/python services/erlang/test
+	$(PY) -m mypy harness tests contract/gen_vectors.py
 
 .PHONY: vectors
 vectors: setup ## Regenerate contract/vectors/ from CPython's difflib (commit the result)

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness import REPO
+from harness.contract.manifest import TRANSPORTS, Service, discover, select
 from harness.errors import HarnessError
-from harness.services import TRANSPORTS, Service, discover, select
 
 RESULTS = REPO / "results"
 
@@ -59,7 +59,7 @@ def cmd_services(args: argparse.Namespace) -> int:
 
 
 def _run_steps(svc: Service, steps: list[str], what: str) -> bool:
-    from harness.services import fill
+    from harness.contract.manifest import fill
 
     values = {"python": sys.executable, "repo": str(REPO)}
     for step in steps:
@@ -95,8 +95,8 @@ def cmd_unit(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Conformance of every vector over every selected service x transport; exit 1 on any failure."""
-    from harness.conformance import CheckResult, check_endpoint
-    from harness.supervisor import Supervisor
+    from harness.processes.supervisor import Supervisor
+    from harness.verify.conformance import CheckResult, check_endpoint
 
     services = select(args.services)
     transports = args.transport or list(TRANSPORTS)
@@ -136,7 +136,7 @@ def _say(prefix: str, message: str) -> None:
 
 def _print_check_matrix(services: list[Service], transports: list[str],
                         results: Mapping[tuple[str, str], object]) -> int:
-    from harness.conformance import CheckResult
+    from harness.verify.conformance import CheckResult
 
     width = max(13, max(len(s.name) for s in services) + 2)
     print("\n" + "conformance".ljust(width) + "".join(t.ljust(14) for t in transports))
@@ -168,8 +168,8 @@ def _print_check_matrix(services: list[Service], transports: list[str],
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run a scenario and write its report."""
-    from harness.report import write_report
-    from harness.runner import Runner, load_scenario, new_run_dir
+    from harness.report.page import write_report
+    from harness.run.runner import Runner, load_scenario, new_run_dir
 
     scenario = load_scenario(Path(args.scenario).resolve())
     if args.services:
@@ -181,7 +181,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise HarnessError(f"{out} already holds a run; results are never overwritten: choose another --out")
     external = None
     if args.hosts:
-        from harness.hosts import load_hosts
+        from harness.processes.hosts import load_hosts
 
         external = load_hosts(Path(args.hosts))
     runner = Runner(scenario, out, workers=args.workers, remote_workers=args.remote_workers,
@@ -211,12 +211,12 @@ def _resolve_run(name: str) -> Path:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """(Re)write a run's report."""
-    from harness.report import write_report
+    from harness.report.page import write_report
 
     run = _resolve_run(args.run)
     print(write_report(run))
     if args.compare:
-        from harness.compare import write_compare_report
+        from harness.results.compare import write_compare_report
 
         other = _resolve_run(args.compare)
         write_report(other)
@@ -226,7 +226,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Per-cell changes between two runs."""
-    from harness.compare import compare_runs
+    from harness.results.compare import compare_runs
 
     chart = Path(args.chart).resolve() if args.chart else None
     return compare_runs(_resolve_run(args.run_a), _resolve_run(args.run_b), args.fail_on_regression, chart)
@@ -234,7 +234,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_selfbench(args: argparse.Namespace) -> int:
     """The harness's own benchmark: client cost per transport and overhead against wrk."""
-    from harness.selfbench import run_selfbench
+    from harness.run.selfbench import run_selfbench
 
     out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
     run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service)
@@ -244,8 +244,8 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """Malformed input over every selected service x transport; exit 1 on any failure."""
-    from harness.fuzz import CellResult, format_cell, fuzz_cell, write_summary
-    from harness.supervisor import Supervisor
+    from harness.processes.supervisor import Supervisor
+    from harness.verify.fuzz import CellResult, format_cell, fuzz_cell, write_summary
 
     os.environ.pop("BENCH_TEST_HOOKS", None)  # the hooks must be off: `internal` is then always a bug
     services = select(args.services)
@@ -275,10 +275,10 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """A remote worker: one Locust worker process per cell, restarted until Ctrl-C (or --cells)."""
-    from harness.supervisor import spawn, stop_group
+    from harness.processes.supervisor import spawn, stop_group
 
     log_dir = RESULTS / "worker-logs"
-    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py"), "--worker",
+    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "harness" / "loadgen" / "locustfile.py"), "--worker",
             "--master-host", args.master_host, "--master-port", str(args.master_port), "--loglevel", "WARNING",
             "--skip-log-setup"]
     done = 0
@@ -300,7 +300,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _start_all(services: list[Service], transports: list[str], log_dir: Path, cores: str | None):
-    from harness.supervisor import Supervisor
+    from harness.processes.supervisor import Supervisor
 
     sup = Supervisor(log_dir)
     endpoints = []
@@ -336,15 +336,15 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start services and the Locust web UI with a class per service x transport x payload."""
-    from harness.runner import load_scenario
-    from harness.supervisor import spawn, stop_group
+    from harness.processes.supervisor import spawn, stop_group
+    from harness.run.runner import load_scenario
 
     scenario = load_scenario(Path(args.scenario).resolve())
     sup, endpoints = _start_all(select(args.services), args.transport or list(TRANSPORTS),
                                 RESULTS / "ui-logs", scenario.placement.get("services"))
     env = {"BENCH_TARGETS": json.dumps([e.__dict__ for e in endpoints]),
            "BENCH_PAYLOADS": json.dumps(scenario.payloads)}
-    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py"),
+    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "harness" / "loadgen" / "locustfile.py"),
             "--web-host", args.host, "--web-port", str(args.port), "--class-picker"]
     gen = spawn("locust-ui", argv, RESULTS / "ui-logs" / "locust.log", cwd=REPO, env=env,
                 cores=scenario.placement.get("loadgen"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.services import Service, discover
-from harness.supervisor import RedisServer, Supervisor, start_redis
+from harness.contract.manifest import Service, discover
+from harness.processes.supervisor import RedisServer, Supervisor, start_redis
 
 
 @pytest.fixture(scope="session")

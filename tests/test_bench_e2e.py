@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness import REPO
-from harness.runner import SCHEMA_VERSION
-from harness.stats import decode
+from harness.results.stats import decode
+from harness.run.runner import SCHEMA_VERSION
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from harness import REPO
-from harness.supervisor import free_port
+from harness.processes.supervisor import free_port
 
 CHROMIUM = shutil.which("chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"

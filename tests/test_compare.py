@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness import REPO
-from harness.compare import diff_cells
+from harness.results.compare import diff_cells
 
 
 def cell(p50: float, rps: float, cpu: float, rep: int) -> dict[str, Any]:

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from harness import REPO
-from harness.conformance import check_endpoint
-from harness.services import Service
-from harness.supervisor import Supervisor
-from harness.vectors import DiffVector
+from harness.contract.manifest import Service
+from harness.contract.vectors import DiffVector
+from harness.processes.supervisor import Supervisor
+from harness.verify.conformance import check_endpoint
 
 TRANSPORTS = ("http", "zmq", "redis", "grpc", "celery")
 
@@ -28,7 +28,7 @@ def test_python_service_conforms(python_service: Service, supervisor: Supervisor
 
 def test_a_wrong_answer_is_caught(python_service: Service, supervisor: Supervisor,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.conformance as conformance
+    import harness.verify.conformance as conformance
 
     wrong = DiffVector("deliberately-wrong", ["a", "b"], ["a", "c"], [["equal", 0, 2, 0, 2]])
     monkeypatch.setattr(conformance, "diff_vectors", lambda: [wrong])

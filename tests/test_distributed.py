@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness import REPO
-from harness.distributed import merge_results, worker_plan
-from harness.plan import PhaseSpec, Plan
-from harness.stats import decode, encode, merge, new_histogram, record, summarize
+from harness.loadgen.merge import merge_results, worker_plan
+from harness.loadgen.plan import PhaseSpec, Plan
+from harness.results.stats import decode, encode, merge, new_histogram, record, summarize
 
 
 @pytest.fixture(scope="module")

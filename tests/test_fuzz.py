@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import harness.fuzz as fuzz
-from harness.fuzzgen import Input, categories, generate, generate_many
-from harness.services import TRANSPORTS, Service, discover
-from harness.supervisor import Supervisor
+import harness.verify.fuzz as fuzz
+from harness.contract.manifest import TRANSPORTS, Service, discover
+from harness.processes.supervisor import Supervisor
+from harness.verify.fuzzgen import Input, categories, generate, generate_many
 
 INPUTS = 300
 

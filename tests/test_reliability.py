@@ -20,9 +20,9 @@ import redis as redis_lib
 
 from harness import REPO
 from harness.clients.redisq import RedisQueueClient
+from harness.contract.manifest import discover
 from harness.errors import ClientError
-from harness.services import discover
-from harness.supervisor import Endpoint, RedisServer, Supervisor, free_port, spawn
+from harness.processes.supervisor import Endpoint, RedisServer, Supervisor, free_port, spawn
 
 QUEUE_SERVICES = [name for name, svc in discover().items() if "redis" in svc.commands and not svc.missing_programs()]
 

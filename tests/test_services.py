@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.contract.manifest import TRANSPORTS, discover, fill, load_manifest, select
 from harness.errors import ManifestError
-from harness.services import TRANSPORTS, discover, fill, load_manifest, select
 
 GOOD = """
 name = "demo"

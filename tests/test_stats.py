@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import random
 
-from harness.stats import CpuSample, cpu_delta, decode, encode, merge, new_histogram, record, spectrum, summarize
+from harness.results.stats import (
+    CpuSample,
+    cpu_delta,
+    decode,
+    encode,
+    merge,
+    new_histogram,
+    record,
+    spectrum,
+    summarize,
+)
 
 
 def test_merge_is_exact() -> None:

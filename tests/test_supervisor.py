@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from harness.errors import ServiceStartError
-from harness.supervisor import RedisServer, free_port, spawn, tree_cpu_seconds, wait_ready
+from harness.processes.supervisor import RedisServer, free_port, spawn, tree_cpu_seconds, wait_ready
 
 
 def test_free_port_is_bindable() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import REPO
-from harness.vectors import body_of, diff_vectors, echo_vectors, error_vectors
+from harness.contract.vectors import body_of, diff_vectors, echo_vectors, error_vectors
 
 
 def test_counts_and_error_rows() -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from harness.clients.base import Client, Reply
 
 if TYPE_CHECKING:
-    from harness.supervisor import Endpoint
+    from harness.processes.supervisor import Endpoint
 
 __all__ = ["Client", "Reply", "make_client"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.supervisor import free_port, spawn, wait_ready
+from harness.processes.supervisor import free_port, spawn, wait_ready
 
 ROUNDS = 20_000
 SIZE = 64
@@ -37,7 +37,7 @@ def server(port: int) -> None:
 
 def client(port: int, rounds: int) -> dict[str, Any]:
     """`rounds` ping-pongs of SIZE bytes; latency summary in µs."""
-    from harness.stats import new_histogram, record, summarize
+    from harness.results.stats import new_histogram, record, summarize
 
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

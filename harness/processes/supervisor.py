@@ -25,8 +25,8 @@ from typing import Any
 import psutil
 
 from harness import REPO
+from harness.contract.manifest import Service, fill
 from harness.errors import HarnessError, ServiceStartError
-from harness.services import Service, fill
 
 
 def free_port(host: str = "127.0.0.1") -> int:

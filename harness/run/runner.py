@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO
+from harness.contract.manifest import TRANSPORTS, Service, load_manifest, select
 from harness.errors import HarnessError
-from harness.meta import collect_meta
-from harness.noise import spread_warning
-from harness.payloads import user_class_name
-from harness.plan import Plan, Slo
-from harness.services import TRANSPORTS, Service, load_manifest, select
-from harness.stats import CpuSample, cpu_delta
-from harness.supervisor import Endpoint, Proc, Supervisor, free_port, spawn, stop_group, tree_cpu_seconds
+from harness.loadgen.payloads import user_class_name
+from harness.loadgen.plan import Plan, Slo
+from harness.processes.supervisor import Endpoint, Proc, Supervisor, free_port, spawn, stop_group, tree_cpu_seconds
+from harness.results.noise import spread_warning
+from harness.results.stats import CpuSample, cpu_delta
+from harness.run.meta import collect_meta
 
 SCHEMA_VERSION = 2
 # Schema history:
@@ -287,7 +287,7 @@ class Runner:
         proc: Proc | None = None
         try:
             if (svc.name, transport) in self.external:
-                from harness.hosts import check_external
+                from harness.processes.hosts import check_external
 
                 endpoint = self.external[(svc.name, transport)]
                 self.external_health[f"{svc.name}/{transport}"] = {"endpoint": endpoint.describe(),
@@ -375,7 +375,7 @@ class Runner:
     def _spawn_loadgen(self, cid: str, spec: CellSpec, env: dict[str, str], run_time: int) -> list[Proc]:
         """One headless Locust process, or a master and its local workers; the master first."""
         sc = self.scenario
-        locust = [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios" / "locustfile.py")]
+        locust = [sys.executable, "-m", "locust", "-f", str(REPO / "harness" / "loadgen" / "locustfile.py")]
         cores = sc.placement.get("loadgen")
         logs = self.out / "logs"
         common = ["--loglevel", "WARNING", "--skip-log-setup"]

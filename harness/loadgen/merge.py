@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from harness.plan import Plan
-from harness.stats import decode, encode, merge, summarize
+from harness.loadgen.plan import Plan
+from harness.results.stats import decode, encode, merge, summarize
 
 _SUMS = ("issued", "dropped", "late_wakeups", "queued")
 
 
 def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One Tracker result (see harness.loadshape.Tracker.results) from several workers' results."""
+    """One Tracker result (see harness.loadgen.schedule.Tracker.results) from several workers' results."""
     if not results:
         return {"phases": [], "stopped_early": None}
     base = results[0]["phases"]

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
@@ -38,12 +38,12 @@ from locust import User, constant, events, task  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from harness.clients import Client, make_client  # noqa: E402
-from harness.distributed import merge_results, self_cpu_seconds, worker_plan  # noqa: E402
 from harness.errors import ClientError  # noqa: E402
-from harness.loadshape import Schedule, Tracker  # noqa: E402
-from harness.payloads import Payload, make_payload, user_class_name  # noqa: E402
-from harness.plan import Plan  # noqa: E402
-from harness.supervisor import Endpoint  # noqa: E402
+from harness.loadgen.merge import merge_results, self_cpu_seconds, worker_plan  # noqa: E402
+from harness.loadgen.payloads import Payload, make_payload, user_class_name  # noqa: E402
+from harness.loadgen.plan import Plan  # noqa: E402
+from harness.loadgen.schedule import Schedule, Tracker  # noqa: E402
+from harness.processes.supervisor import Endpoint  # noqa: E402
 
 grpc.experimental.gevent.init_gevent()
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from harness.clients import Client, Reply, make_client
 from harness.clients.base import error_code
+from harness.contract.vectors import diff_vectors, echo_vectors, error_vectors
 from harness.errors import ClientError
-from harness.supervisor import Endpoint
-from harness.vectors import diff_vectors, echo_vectors, error_vectors
+from harness.processes.supervisor import Endpoint
 
 HTTP_STATUS = {"bad_request": 400, "unknown_op": 404, "too_large": 413, "internal": 500}
 GRPC_STATUS = {"bad_request": "INVALID_ARGUMENT", "unknown_op": "UNIMPLEMENTED",

@@ -1,7 +1,7 @@
 """Fuzzing: malformed input over every service x transport (`python -m harness fuzz`).
 
 For each cell the service is started through the Supervisor (test hooks off), inputs come
-from `harness.fuzzgen` (seeded, so seed + index reproduce one), each is sent and judged:
+from `harness.verify.fuzzgen` (seeded, so seed + index reproduce one), each is sent and judged:
 
 * good: answered `ok` where the input is valid (echo returns its bytes, diff returns
   difflib's opcodes), answered with an acceptable contract error (on http with the matching
@@ -27,10 +27,10 @@ from typing import Any, cast
 
 from harness.clients import Reply, make_client
 from harness.clients.base import error_code
+from harness.contract.manifest import Service
 from harness.errors import ClientError, HarnessError
-from harness.fuzzgen import Input, generate
-from harness.services import Service
-from harness.supervisor import Endpoint, Proc, Supervisor
+from harness.processes.supervisor import Endpoint, Proc, Supervisor
+from harness.verify.fuzzgen import Input, generate
 
 HTTP_STATUS = {"bad_request": 400, "unknown_op": 404, "too_large": 413}
 PROBE_EVERY = 5

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO
+from harness.contract.manifest import discover, load_manifest
 from harness.errors import HarnessError
-from harness.plan import Plan
-from harness.runner import CellSpec, Runner, Scenario
-from harness.services import discover, load_manifest
-from harness.supervisor import Supervisor
+from harness.loadgen.plan import Plan
+from harness.processes.supervisor import Supervisor
+from harness.run.runner import CellSpec, Runner, Scenario
 
 TARGETS = {"http": 20_000, "zmq": 25_000, "redis": 10_000}
 ECHO = {"name": "echo-64B", "op": "echo", "size": 64}

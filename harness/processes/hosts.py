@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.clients import make_client
+from harness.contract.manifest import TRANSPORTS
 from harness.errors import HarnessError
-from harness.services import TRANSPORTS
-from harness.supervisor import Endpoint
+from harness.processes.supervisor import Endpoint
 
 
 def load_hosts(path: Path) -> dict[tuple[str, str], Endpoint]:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from harness import REPO, __version__
 
 if TYPE_CHECKING:
-    from harness.runner import Scenario
-    from harness.services import Service
+    from harness.contract.manifest import Service
+    from harness.run.runner import Scenario
 
 LIBRARIES = ("locust", "gevent", "pyzmq", "redis", "celery", "kombu", "grpcio", "protobuf", "hdrhistogram",
              "matplotlib", "gunicorn", "waitress", "uvicorn")
@@ -91,7 +91,7 @@ def collect_services(services: list[Service]) -> dict[str, Any]:
     """Each service's runtime version, commands (flags included) and environment."""
     out = {}
     for s in services:
-        from harness.services import fill
+        from harness.contract.manifest import fill
 
         command = fill(s.runtime_version, {"python": sys.executable, "repo": str(REPO)})
         version = _run(command, cwd=str(s.folder)) if s.runtime_version else "not declared"

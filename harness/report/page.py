@@ -23,9 +23,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness.noise import ADVICE, UNSTABLE_PCT, summarize_reps, unstable  # noqa: E402
-from harness.services import TRANSPORTS  # noqa: E402
-from harness.stats import b64, decode, merge, spectrum, summarize  # noqa: E402
+from harness.contract.manifest import TRANSPORTS  # noqa: E402
+from harness.results.noise import ADVICE, UNSTABLE_PCT, summarize_reps, unstable  # noqa: E402
+from harness.results.stats import b64, decode, merge, spectrum, summarize  # noqa: E402
 
 PALETTE = ["#3572A5", "#b07219", "#a90533", "#2b7a3d", "#6f42c1", "#e36209", "#17a2b8", "#6c757d"]
 KNOWN_COLOURS = {"python": "#3572A5", "java": "#b07219", "erlang": "#a90533"}

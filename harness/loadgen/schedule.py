@@ -16,8 +16,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from harness.plan import Plan
-from harness.stats import encode, new_histogram, record, summarize
+from harness.loadgen.plan import Plan
+from harness.results.stats import encode, new_histogram, record, summarize
 
 LATE_S = 0.005
 """A free user waking more than 5 ms after its slot is late: gevent's timers explain up to ~1 ms,

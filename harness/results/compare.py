@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.noise import bootstrap_ci
-from harness.report import load_run
+from harness.report.page import load_run
+from harness.results.noise import bootstrap_ci
 
 NOISE_FLOOR_PCT = 10.0  # run-to-run drift on a shared 2-core VM exceeds the repetitions spread
 SINGLE_RUN_NOISE_PCT = 15.0
@@ -169,7 +169,7 @@ def write_compare_report(run_a: Path, run_b: Path) -> Path:
     import base64
     import html
 
-    from harness.report import CSS, aggregate, payload_order, summary_table
+    from harness.report.page import CSS, aggregate, payload_order, summary_table
 
     a, meta_a = load_run(run_a)
     b, meta_b = load_run(run_b)

@@ -1,0 +1,1 @@
+"""The processes a run owns: services, redis-server, load generators; and services on other hosts."""

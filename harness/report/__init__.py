@@ -1,0 +1,1 @@
+"""Results -> matplotlib figures -> a self-contained HTML page."""

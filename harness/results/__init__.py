@@ -1,0 +1,1 @@
+"""What a run measured: typed records, histograms, repetitions and noise, comparisons between runs."""

@@ -1,0 +1,1 @@
+"""Running a scenario: cells, the runner, provenance, and the harness's own benchmark."""

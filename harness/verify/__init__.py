@@ -1,0 +1,1 @@
+"""Proving services identical and robust: conformance vectors and fuzzing."""
