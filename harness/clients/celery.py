@@ -72,7 +72,7 @@ class CeleryClient:
         except CeleryTimeout as e:
             raise ClientError(f"celery: no result for bench.{op} on {self.queue} within {self.timeout_s} s") from e
         except Exception as e:  # the task's own exception, rebuilt by Celery
-            return self._error(op, e)
+            return self.error_reply(op, e)
         if op == "echo":
             if not isinstance(value, str):
                 raise ClientError(f"celery: bench.echo returned {type(value).__name__}, not str")
@@ -84,7 +84,8 @@ class CeleryClient:
         return Reply(ok=True, body=json.dumps(value).encode())
 
     @staticmethod
-    def _error(op: str, exc: Exception) -> Reply:
+    def error_reply(op: str, exc: Exception) -> Reply:
+        """The contract error a failed task stands for (Celery raises the worker's exception in the client)."""
         name = type(exc).__name__
         text = str(exc)
         code = text.split(":", 1)[0].strip()

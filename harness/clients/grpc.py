@@ -18,12 +18,11 @@ from harness.errors import ClientError
 
 MAX_MESSAGE = 16 * 1024 * 1024 + 64 * 1024
 
-_CODES = {
-    grpc.StatusCode.INVALID_ARGUMENT: "bad_request",
-    grpc.StatusCode.UNIMPLEMENTED: "unknown_op",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "too_large",
-    grpc.StatusCode.INTERNAL: "internal",
-}
+
+
+def contract_codes(statuses: dict[str, int | str]) -> dict[grpc.StatusCode, str]:
+    """gRPC status -> contract error code, from the registry's contract error code -> status name."""
+    return {getattr(grpc.StatusCode, str(status)): code for code, status in statuses.items()}
 
 
 class NotExpressible(ClientError):
@@ -33,8 +32,10 @@ class NotExpressible(ClientError):
 class GrpcClient:
     """One channel to a service's grpc transport."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, timeout_s: float = 10.0,
+                 statuses: dict[str, int | str] | None = None) -> None:
         self.pb = bench_pb2()
+        self.codes = contract_codes(statuses or {})
         self.timeout_s = timeout_s
         self.target = f"{host}:{port}"
         self.channel = grpc.insecure_channel(self.target, options=[
@@ -74,13 +75,17 @@ class GrpcClient:
             if code == grpc.StatusCode.DEADLINE_EXCEEDED or code == grpc.StatusCode.UNAVAILABLE:
                 raise ClientError(f"grpc: {self.target} {method}: {code.name}: {e.details()}") from e
             details = e.details() or ""
-            err = json.dumps({"error": _CODES.get(code, code.name), "message": details}).encode()
-            return Reply(ok=False, body=err, error=_CODES.get(code, f"grpc_{code.name}"), status=code.name)
+            err = json.dumps({"error": self.codes.get(code, code.name), "message": details}).encode()
+            return Reply(ok=False, body=err, error=self.contract_code(code), status=code.name)
         if method == "Echo":
             return Reply(ok=True, body=pb.Blob.FromString(data).data, status="OK")
         reply = pb.DiffReply.FromString(data)
         ops = [[o.tag, o.i1, o.i2, o.j1, o.j2] for o in reply.opcodes]
         return Reply(ok=True, opcodes=ops, status="OK")
+
+    def contract_code(self, status: grpc.StatusCode) -> str:
+        """The contract's error code for a gRPC status (CONTRACT.md's table), or `grpc_<NAME>` for any other."""
+        return self.codes.get(status, f"grpc_{status.name}")
 
     def diff_request(self, body: bytes) -> bytes:
         """The DiffRequest for a JSON diff body, or NotExpressible when gRPC cannot carry it."""

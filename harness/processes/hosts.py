@@ -24,10 +24,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.clients import make_client
-from harness.contract.manifest import TRANSPORTS
+from harness.contract.endpoint import Endpoint
+from harness.contract.transports import REGISTRY, TRANSPORTS, make_client
 from harness.errors import HarnessError
-from harness.processes.supervisor import Endpoint
 
 
 def load_hosts(path: Path) -> dict[tuple[str, str], Endpoint]:
@@ -41,12 +40,14 @@ def load_hosts(path: Path) -> dict[tuple[str, str], Endpoint]:
         t = e.get("transport")
         if t not in TRANSPORTS or not e.get("service"):
             raise HarnessError(f"{path}: endpoint {i + 1} needs service = \"...\" and transport = one of {TRANSPORTS}")
-        if t in ("redis", "celery"):
+        kind = REGISTRY[t]
+        if kind.broker:
             if not e.get("redis_url"):
                 raise HarnessError(f"{path}: endpoint {i + 1} ({t}) needs redis_url and queue")
-            queue = e.get("queue") or (f"bench.{e['service']}" if t == "celery" else "")
+            fixed = "{unique}" not in kind.queue_pattern  # a queue named after the service alone is known
+            queue = e.get("queue") or (kind.queue(e["service"], "") if fixed else "")
             if not queue:
-                raise HarnessError(f"{path}: endpoint {i + 1} (redis) needs queue = \"...\"")
+                raise HarnessError(f"{path}: endpoint {i + 1} ({t}) needs queue = \"...\"")
             ep = Endpoint(e["service"], t, "", 0, e["redis_url"], queue)
         else:
             if not e.get("host") or not isinstance(e.get("port"), int):
@@ -65,8 +66,8 @@ def check_external(endpoint: Endpoint, timeout_s: float = 30.0) -> dict[str, Any
         try:
             reply = client.call("health", b"")
             if reply.ok:
-                if endpoint.transport == "grpc":
-                    return {"answered": "Echo"}
+                if not REGISTRY[endpoint.transport].health_object:
+                    return {"answered": REGISTRY[endpoint.transport].health}
                 health: dict[str, Any] = json.loads(reply.body)
                 return health
             last = f"health answered {reply.error}"

@@ -14,15 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.clients import Client, Reply, make_client
+from harness.clients import Client, Reply
 from harness.clients.base import error_code
+from harness.contract.endpoint import Endpoint
+from harness.contract.transports import get as get_transport
+from harness.contract.transports import make_client
 from harness.contract.vectors import diff_vectors, echo_vectors, error_vectors
 from harness.errors import ClientError
-from harness.processes.supervisor import Endpoint
 
-HTTP_STATUS = {"bad_request": 400, "unknown_op": 404, "too_large": 413, "internal": 500}
-GRPC_STATUS = {"bad_request": "INVALID_ARGUMENT", "unknown_op": "UNIMPLEMENTED",
-               "too_large": "RESOURCE_EXHAUSTED", "internal": "INTERNAL"}
 PROBE = b"probe after an error"
 
 
@@ -121,8 +120,9 @@ class Checker:
         reply = self._call(client, "health", "health", b"")
         if reply is None:
             return
-        if self.endpoint.transport == "grpc":
-            self.expect("health", reply.ok, "an Echo reply", _short(reply))
+        kind = get_transport(self.endpoint.transport)
+        if not kind.health_object:
+            self.expect("health", reply.ok, f"an answer to {kind.health}", _short(reply))
             return
         doc: Any = None
         try:
@@ -175,12 +175,10 @@ class Checker:
             if reply is not None:
                 self.expect(f"error/{v.name}", not reply.ok and reply.error == v.error, f"error {v.error}",
                             f"ok={reply.ok} error={reply.error} {_short(reply.body[:120])}")
-                if t == "http":
-                    self.expect(f"error/{v.name}/status", reply.status == HTTP_STATUS[v.error],
-                                f"HTTP {HTTP_STATUS[v.error]}", f"HTTP {reply.status}")
-                if t == "grpc":
-                    self.expect(f"error/{v.name}/status", reply.status == GRPC_STATUS[v.error],
-                                GRPC_STATUS[v.error], str(reply.status))
+                statuses = get_transport(t).statuses
+                if statuses:
+                    self.expect(f"error/{v.name}/status", reply.status == statuses[v.error],
+                                f"{t} status {statuses[v.error]}", f"{t} status {reply.status}")
             self.check_next_good(client, f"error/{v.name}/next")
 
     def check_next_good(self, client: Client, name: str) -> None:
@@ -281,7 +279,7 @@ class Checker:
                 value = client.task(task, args)
                 self.expect(name, False, "a bad_request failure", f"SUCCESS {_short(value)}")
             except Exception as e:  # the task's failure, rebuilt by Celery
-                reply = CeleryClient._error(task, e)
+                reply = CeleryClient.error_reply(task, e)
                 self.expect(name, reply.error == "bad_request", "a bad_request failure",
                             f"{type(e).__name__}: {str(e)[:120]}")
             self.check_next_good(client, name + "/next")

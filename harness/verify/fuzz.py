@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from harness.clients import Reply, make_client
+from harness.clients import Reply
 from harness.clients.base import error_code
+from harness.contract.endpoint import Endpoint
 from harness.contract.manifest import Service
+from harness.contract.transports import get as get_transport
+from harness.contract.transports import make_client
 from harness.errors import ClientError, HarnessError
-from harness.processes.supervisor import Endpoint, Proc, Supervisor
+from harness.processes.supervisor import Proc, Supervisor
 from harness.verify.fuzzgen import Input, generate
 
-HTTP_STATUS = {"bad_request": 400, "unknown_op": 404, "too_large": 413}
 PROBE_EVERY = 5
 RAW_TIMEOUT_S = 5.0
 STALL_S = 2.0
@@ -220,8 +222,10 @@ class CellFuzzer:
         if code not in accept:
             raise _Fail(f"answered error {code!r} (status {reply.status}), expected {'/'.join(accept)}: "
                         f"{reply.body[:120]!r}")
-        if self.ep.transport == "http" and reply.status != HTTP_STATUS.get(code):
-            raise _Fail(f"error {code} with HTTP {reply.status}, the contract says {HTTP_STATUS.get(code)}")
+        statuses = get_transport(self.ep.transport).statuses
+        if statuses and reply.status != statuses.get(code):
+            raise _Fail(f"error {code} with {self.ep.transport} status {reply.status}, the contract says "
+                        f"{statuses.get(code)}")
         return f"error:{code}"
 
     # -- raw sockets --------------------------------------------------------------------------
@@ -320,8 +324,6 @@ class CellFuzzer:
     def _grpc_raw(self, inp: Input) -> str:
         import grpc
 
-        from harness.clients.grpc import _CODES
-
         pb = self.client.pb
         expect_ok: Any = None
         if inp.op == "Echo":
@@ -341,7 +343,7 @@ class CellFuzzer:
             code = e.code()
             if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
                 raise _Fail(f"no answer: {code.name}: {e.details()}") from e
-            name = _CODES.get(code, f"grpc_{code.name}")
+            name = self.client.contract_code(code)
             allowed = inp.accept or (("bad_request",) if expect_ok is None else ("ok",))
             if name in allowed:
                 return f"error:{name}"
@@ -376,7 +378,7 @@ class CellFuzzer:
         except CeleryTimeout as e:
             raise _Fail(f"no result within {self.timeout_s:.0f} s") from e
         except Exception as e:
-            reply = CeleryClient._error(inp.method, e)
+            reply = CeleryClient.error_reply(inp.method, e)
             if "failure" in inp.accept or reply.error in inp.accept:
                 return f"error:{reply.error}"
             raise _Fail(f"failed with {reply.status}: {str(e)[:160]}, expected {'/'.join(inp.accept)}") from e
