@@ -12,7 +12,6 @@ import csv
 import html
 import io
 import json
-import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,101 +22,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness.contract.manifest import TRANSPORTS  # noqa: E402
-from harness.results.noise import ADVICE, UNSTABLE_PCT, summarize_reps, unstable  # noqa: E402
-from harness.results.stats import b64, decode, merge, spectrum, summarize  # noqa: E402
+from harness.contract.transports import REGISTRY, TRANSPORTS  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
+from harness.results.aggregate import Row, aggregate, floors, payload_order  # noqa: E402
+from harness.results.noise import ADVICE, UNSTABLE_PCT, unstable  # noqa: E402
+from harness.results.schema import Cell, load_run  # noqa: E402
+from harness.results.stats import b64  # noqa: E402
 
 PALETTE = ["#3572A5", "#b07219", "#a90533", "#2b7a3d", "#6f42c1", "#e36209", "#17a2b8", "#6c757d"]
-KNOWN_COLOURS = {"python": "#3572A5", "java": "#b07219", "erlang": "#a90533"}
+FALLBACK_COLOUR = "#444444"
 
 
-def load_run(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """cells.json and meta.json of a run."""
-    cells_path = run / "cells.json"
-    if not cells_path.exists():
-        from harness.errors import HarnessError
+def colour_map(names: list[str]) -> dict[str, str]:
+    """A stable colour per service (or floor): its manifest's `colour`, else the next spare one of the palette."""
+    from harness.contract.manifest import discover, discover_floors
 
-        raise HarnessError(f"{run} has no cells.json: is it a results folder of `python -m harness bench`?")
-    meta_path = run / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return json.loads(cells_path.read_text()), meta
-
-
-def colour_map(services: list[str]) -> dict[str, str]:
-    """A stable colour per service."""
+    try:
+        manifests = {m.name: m for m in [*discover_floors(), *discover().values()]}
+    except HarnessError:  # a broken manifest in the checkout must not stop an old run's report
+        manifests = {}
+    declared = {n: m.colour for n, m in manifests.items() if m.colour}
+    spare = [c for c in PALETTE if c not in declared.values()] or PALETTE
     out: dict[str, str] = {}
-    spare = [c for c in PALETTE if c not in KNOWN_COLOURS.values()]
-    for s in services:
-        out[s] = KNOWN_COLOURS.get(s) or spare[len([x for x in out if x not in KNOWN_COLOURS]) % len(spare)]
+    for n in names:
+        out[n] = declared.get(n) or spare[sum(1 for x in out if x not in declared) % len(spare)]
     return out
-
-
-def aggregate(run: Path, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per service x transport x payload x kind: repetitions merged (histograms) and medians (rates)."""
-    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for c in cells:
-        groups[(c["service"], c["transport"], c["payload"], c.get("kind", "closed"))].append(c)
-    rows = []
-    for (svc, t, p, kind), reps in groups.items():
-        first = reps[0]
-        row: dict[str, Any] = {"service": svc, "language": first.get("language", svc), "transport": t,
-                               "payload": p, "op": first.get("op", ""), "kind": kind, "reps": len(reps),
-                               "tokens": first.get("tokens"), "size": first.get("size")}
-        measured = [c for c in reps if c["status"] in ("ok", "errors")]
-        if not measured:
-            row["status"] = first["status"]
-            row["reason"] = first.get("reason", "")
-            rows.append(row)
-            continue
-        if kind == "sweep":
-            row.update(status=measured[0]["status"], steps=measured[0]["steps"], slo=measured[0]["slo"],
-                       max_sustainable_rps=measured[0]["max_sustainable_rps"],
-                       stopped_early=measured[0].get("stopped_early"))
-            rows.append(row)
-            continue
-        hists = [decode((run / c["histogram_file"]).read_text()) for c in measured if c.get("histogram_file")]
-        merged = merge(hists) if hists else None
-        unc = [run / c["histogram_uncorrected_file"] for c in measured if c.get("histogram_uncorrected_file")]
-        row.update(
-            status="errors" if any(c["status"] == "errors" for c in measured) else "ok",
-            latency_us=summarize(merged) if merged else {},
-            latency_uncorrected_us=summarize(merge(decode(f.read_text()) for f in unc)) if unc else {},
-            spectrum=spectrum(merged) if merged else [],
-            p50_reps=summarize_reps([c["latency_us"]["p50"] for c in measured]),
-            throughput_reps=summarize_reps([c["throughput_rps"] for c in measured]),
-            throughput_rps=statistics.median(c["throughput_rps"] for c in measured),
-            cpu_us_per_req=_median([c["cpu"]["service_us_per_req"] for c in measured]),
-            cpu_plus_redis_us_per_req=_median([c["cpu"]["service_plus_redis_us_per_req"] for c in measured]),
-            loadgen_util=max(c["cpu"]["loadgen_util"] for c in measured),
-            service_util=_median([c["cpu"]["service_util"] for c in measured]),
-            requests=sum(c["requests"] for c in measured),
-            errors=sum(c["errors"] for c in measured), wrong=sum(c["wrong"] for c in measured),
-            client_bound=any(c.get("client_bound") for c in measured),
-            client_bound_reason="; ".join(sorted({c.get("client_bound_reason", "") for c in measured
-                                                  if c.get("client_bound")})),
-            error_samples=[s for c in measured for s in c.get("error_samples", [])][:3],
-        )
-        if kind == "open":
-            row.update(offered_rps=measured[0].get("offered_rps"),
-                       late_wakeups=sum(c.get("late_wakeups", 0) for c in measured),
-                       queued=sum(c.get("queued", 0) for c in measured),
-                       dropped=sum(c.get("dropped", 0) for c in measured),
-                       issued=sum(c.get("issued", 0) for c in measured),
-                       wakeup_lag_us=measured[0].get("wakeup_lag_us", {}))
-        rows.append(row)
-    order = {t: i for i, t in enumerate(TRANSPORTS)}
-    rows.sort(key=lambda r: (order.get(r["transport"], 99), r["service"] != "floor", r["service"]))
-    return rows
-
-
-def floors(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The floor row of each transport (the harness's client against the cheapest responder)."""
-    return {r["transport"]: r for r in rows if r["kind"] == "floor" and r.get("latency_us")}
-
-
-def _median(values: list[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return statistics.median(vals) if vals else None
 
 
 def _png(fig: Figure) -> str:
@@ -127,19 +56,21 @@ def _png(fig: Figure) -> str:
     return b64(buf.getvalue())
 
 
-FLOOR_COLOUR = "#9a9a9a"
+def line_styles() -> dict[str, Any]:
+    """The matplotlib dash pattern of each transport (the registry's), so a chart tells transports apart."""
+    return {name: t.line_style for name, t in REGISTRY.items()}
 
 
-def _colour(colours: dict[str, str], service: str) -> str:
-    return FLOOR_COLOUR if service == "floor" else colours.get(service, "#444444")
+def _colour(colours: dict[str, str], row: Row) -> str:
+    return colours.get(row.service, FALLBACK_COLOUR)
 
 
-def _bars_of(rows: list[dict[str, Any]], payload: str) -> list[dict[str, Any]]:
+def _bars_of(rows: list[Row], payload: str) -> list[Row]:
     """Closed-loop rows of one payload with a latency, the floor of each transport first."""
-    return [r for r in rows if r["payload"] == payload and r["kind"] in ("closed", "floor") and r.get("latency_us")]
+    return [r for r in rows if r.payload == payload and r.kind in ("closed", "floor") and r.latency_us]
 
 
-def chart_percentiles(rows: list[dict[str, Any]], payload: str, colours: dict[str, str]) -> Figure | None:
+def chart_percentiles(rows: list[Row], payload: str, colours: dict[str, str]) -> Figure | None:
     """Grouped bars: p50, p90, p99, p99.9 per cell of one payload, log scale; floors in grey."""
     data = _bars_of(rows, payload)
     if not data:
@@ -149,9 +80,9 @@ def chart_percentiles(rows: list[dict[str, Any]], payload: str, colours: dict[st
     width = 0.2
     for i, r in enumerate(data):
         for k, p in enumerate(pcts):
-            ax.bar(i + (k - 1.5) * width, r["latency_us"][p], width, color=_colour(colours, r["service"]),
+            ax.bar(i + (k - 1.5) * width, r.latency_us[p], width, color=_colour(colours, r),
                    alpha=1.0 - 0.2 * k, edgecolor="white")
-    ax.set_xticks(range(len(data)), [f"{r['service']}\n{r['transport']}" for r in data], fontsize=8)
+    ax.set_xticks(range(len(data)), [f"{r.service}\n{r.transport}" for r in data], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("latency (µs, log scale)")
     ax.set_title(f"{payload}: latency p50 / p90 / p99 / p99.9 (darkest = p50; grey = the transport's floor)")
@@ -159,49 +90,51 @@ def chart_percentiles(rows: list[dict[str, Any]], payload: str, colours: dict[st
     return fig
 
 
-def chart_bars(rows: list[dict[str, Any]], payload: str, key: str, label: str, colours: dict[str, str],
+def chart_bars(rows: list[Row], payload: str, key: str, label: str, colours: dict[str, str],
                log: bool = False) -> Figure | None:
     """One bar per cell of one payload for a scalar `key`; the transport's floor drawn as a dashed line."""
-    data = [r for r in _bars_of(rows, payload) if r.get(key) is not None]
+    data = [r for r in _bars_of(rows, payload) if r.metric(key) is not None]
     if not data:
         return None
-    fl = {r["transport"]: r for r in data if r["kind"] == "floor"}
+    fl = {r.transport: r for r in data if r.is_floor}
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(data) + 2), 3.4))
-    bars = ax.bar(range(len(data)), [r[key] for r in data], color=[_colour(colours, r["service"]) for r in data])
+    bars = ax.bar(range(len(data)), [r.metric(key) or 0.0 for r in data], color=[_colour(colours, r) for r in data])
     for i, (b, r) in enumerate(zip(bars, data, strict=True)):
-        mark = " *" if r.get("client_bound") else ""
-        ax.annotate(f"{r[key]:,.0f}{mark}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
+        mark = " *" if r.client_bound else ""
+        ax.annotate(f"{r.metric(key) or 0.0:,.0f}{mark}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
                     va="bottom", fontsize=7)
-        f = fl.get(r["transport"])
-        if f is not None and f is not r and f.get(key) is not None:
-            ax.hlines(f[key], i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
-    ax.set_xticks(range(len(data)), [f"{r['service']}\n{r['transport']}" for r in data], fontsize=8)
+        f = fl.get(r.transport)
+        floor_value = f.metric(key) if f is not None and f is not r else None
+        if floor_value is not None:
+            ax.hlines(floor_value, i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
+    ax.set_xticks(range(len(data)), [f"{r.service}\n{r.transport}" for r in data], fontsize=8)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(label)
-    marks = "  (* client-bound)" if any(r.get("client_bound") for r in data) else ""
+    marks = "  (* client-bound)" if any(r.client_bound for r in data) else ""
     ax.set_title(f"{payload}: {label}  (dashed: the transport's floor){marks}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-def chart_heatmap(rows: list[dict[str, Any]], payload: str, metric: str, label: str) -> Figure | None:
+def chart_heatmap(rows: list[Row], payload: str, metric: str, label: str) -> Figure | None:
     """Service x transport grid of one metric (floor as the first row); gaps and failures shown as such."""
     import numpy as np
     from matplotlib.colors import LogNorm
 
-    data = [r for r in rows if r["payload"] == payload and r["kind"] in ("closed", "floor")]
-    services = sorted({r["service"] for r in data}, key=lambda s: (s != "floor", s))
-    transports = [t for t in TRANSPORTS if any(r["transport"] == t for r in data)]
+    data = [r for r in rows if r.payload == payload and r.kind in ("closed", "floor")]
+    floor_names = {r.service for r in data if r.is_floor}
+    services = sorted({r.service for r in data}, key=lambda s: (s not in floor_names, s))
+    transports = [t for t in TRANSPORTS if any(r.transport == t for r in data)]
     if not services or not transports:
         return None
     grid = np.full((len(services), len(transports)), np.nan)
     text = [["" for _ in transports] for _ in services]
     for r in data:
-        i, j = services.index(r["service"]), transports.index(r["transport"])
-        value = r.get("latency_us", {}).get(metric) if metric.startswith("p") else r.get(metric)
+        i, j = services.index(r.service), transports.index(r.transport)
+        value = r.latency_us.get(metric) if metric.startswith("p") else r.metric(metric)
         if value is None:
-            text[i][j] = "gap" if r["status"] == "gap" else "failed"
+            text[i][j] = "gap" if r.status == "gap" else "failed"
         else:
             grid[i, j] = value
             text[i][j] = f"{value:,.0f}"
@@ -224,18 +157,18 @@ def chart_heatmap(rows: list[dict[str, Any]], payload: str, metric: str, label: 
     return fig
 
 
-def chart_spectrum(rows: list[dict[str, Any]], payload: str, colours: dict[str, str]) -> Figure | None:
+def chart_spectrum(rows: list[Row], payload: str, colours: dict[str, str]) -> Figure | None:
     """Latency by percentile, percentile axis log-scaled as 1/(1-p) (HdrHistogram's plot)."""
-    data = [r for r in _bars_of(rows, payload) if r.get("spectrum")]
+    data = [r for r in _bars_of(rows, payload) if r.spectrum]
     if not data:
         return None
-    styles = dict(zip(TRANSPORTS, ["-", "--", ":", "-.", (0, (5, 1))], strict=True))
+    styles = line_styles()
     fig, ax = plt.subplots(figsize=(8.5, 4.2))
     for r in data:
-        xs = [1.0 / (1.0 - p / 100.0) for p, _ in r["spectrum"]]
-        ys = [v for _, v in r["spectrum"]]
-        ax.plot(xs, ys, color=_colour(colours, r["service"]), linestyle=styles.get(r["transport"], "-"),
-                linewidth=1.0 if r["service"] == "floor" else 1.6, label=f"{r['service']}/{r['transport']}")
+        xs = [1.0 / (1.0 - p / 100.0) for p, _ in r.spectrum]
+        ys = [v for _, v in r.spectrum]
+        ax.plot(xs, ys, color=_colour(colours, r), linestyle=styles.get(r.transport, "-"),
+                linewidth=1.0 if r.is_floor else 1.6, label=f"{r.service}/{r.transport}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [1, 2, 10, 100, 1000, 10000, 100000]
@@ -248,20 +181,20 @@ def chart_spectrum(rows: list[dict[str, Any]], payload: str, colours: dict[str, 
     return fig
 
 
-def chart_sweeps(rows: list[dict[str, Any]], colours: dict[str, str]) -> Figure | None:
+def chart_sweeps(rows: list[Row], colours: dict[str, str]) -> Figure | None:
     """Latency (corrected p50 and p99) against offered load, one line per service x transport x payload."""
-    data = [r for r in rows if r["kind"] == "sweep" and r.get("steps")]
+    data = [r for r in rows if r.kind == "sweep" and r.steps]
     if not data:
         return None
-    styles = dict(zip(TRANSPORTS, ["-", "--", ":", "-.", (0, (5, 1))], strict=True))
+    styles = line_styles()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
     for r in data:
-        xs = [s["offered_rps"] for s in r["steps"]]
+        xs = [s.offered_rps for s in r.steps]
         for ax, p in zip(axes, ("p50", "p99"), strict=True):
-            ax.plot(xs, [s["latency_us"].get(p) for s in r["steps"]], marker="o", markersize=3,
-                    color=_colour(colours, r["service"]), linestyle=styles.get(r["transport"], "-"),
-                    label=f"{r['service']}/{r['transport']}/{r['payload']}")
-    slo = data[0]["slo"]["p99_us"]
+            ax.plot(xs, [s.latency_us.get(p) for s in r.steps], marker="o", markersize=3,
+                    color=_colour(colours, r), linestyle=styles.get(r.transport, "-"),
+                    label=f"{r.service}/{r.transport}/{r.payload}")
+    slo = (data[0].slo or {}).get("p99_us", 0.0)
     axes[1].axhline(slo, color="red", linestyle="dotted", linewidth=1, label=f"objective p99 ≤ {slo:,.0f} µs")
     for ax, p in zip(axes, ("p50", "p99"), strict=True):
         ax.set_xscale("log")
@@ -275,21 +208,21 @@ def chart_sweeps(rows: list[dict[str, Any]], colours: dict[str, str]) -> Figure 
     return fig
 
 
-def chart_curve(rows: list[dict[str, Any]], colours: dict[str, str]) -> Figure | None:
+def chart_curve(rows: list[Row], colours: dict[str, str]) -> Figure | None:
     """The diff cost curve: p50 latency and service CPU per request against token count, per service."""
-    data = [r for r in rows if r["kind"] == "curve" and r.get("latency_us")]
+    data = [r for r in rows if r.kind == "curve" and r.latency_us]
     if not data:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    by: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for r in data:
-        by[(r["service"], r["transport"])].append(r)
+        by[(r.service, r.transport)].append(r)
     for (svc, t), pts in sorted(by.items()):
-        pts.sort(key=lambda r: r["tokens"] or 0)
-        xs = [r["tokens"] for r in pts]
-        axes[0].plot(xs, [r["latency_us"]["p50"] for r in pts], marker="o", color=_colour(colours, svc),
+        pts.sort(key=lambda r: r.tokens or 0)
+        xs = [r.tokens for r in pts]
+        axes[0].plot(xs, [r.latency_us["p50"] for r in pts], marker="o", color=_colour(colours, pts[0]),
                      label=f"{svc}/{t}")
-        axes[1].plot(xs, [r.get("cpu_us_per_req") for r in pts], marker="o", color=_colour(colours, svc),
+        axes[1].plot(xs, [r.service_us_per_req for r in pts], marker="o", color=_colour(colours, pts[0]),
                      label=f"{svc}/{t}")
     for ax, label in zip(axes, ("p50 latency (µs, log)", "service CPU µs per request (log)"), strict=True):
         ax.set_xscale("log")
@@ -303,26 +236,25 @@ def chart_curve(rows: list[dict[str, Any]], colours: dict[str, str]) -> Figure |
     return fig
 
 
-def write_csv(run: Path, rows: list[dict[str, Any]]) -> Path:
-    """cells.csv: one line per service x transport x payload x kind, for people who want their own plots."""
+def write_csv(run: Path, rows: list[Row]) -> Path:
+    """cells.csv: one line per caller x service x transport x payload x kind (docs/results.md), for your own plots."""
     path = run / "cells.csv"
-    fields = ["service", "language", "transport", "payload", "kind", "op", "status", "reps", "requests", "errors",
-              "wrong", "p50_us", "p90_us", "p99_us", "p99.9_us", "max_us", "p50_ci95_low", "p50_ci95_high",
-              "throughput_rps", "service_cpu_us_per_req", "service_plus_redis_cpu_us_per_req", "loadgen_util",
-              "client_bound", "offered_rps", "max_sustainable_rps", "reason"]
+    fields = ["caller", "service", "language", "transport", "payload", "kind", "op", "status", "reps", "requests",
+              "errors", "wrong", "p50_us", "p90_us", "p99_us", "p99.9_us", "max_us", "p50_ci95_low", "p50_ci95_high",
+              "throughput_rps", "service_us_per_req", "service_plus_redis_us_per_req", "loadgen_us_per_req",
+              "loadgen_util", "client_bound", "offered_rps", "max_sustainable_rps", "reason"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(fields)
         for r in rows:
-            lat = r.get("latency_us", {})
-            ci = r.get("p50_reps", {}).get("ci95", ["", ""])
-            w.writerow([r["service"], r["language"], r["transport"], r["payload"], r["kind"], r["op"], r["status"],
-                        r["reps"], r.get("requests", ""), r.get("errors", ""), r.get("wrong", ""), lat.get("p50", ""),
-                        lat.get("p90", ""), lat.get("p99", ""), lat.get("p99.9", ""), lat.get("max", ""), ci[0], ci[1],
-                        r.get("throughput_rps", ""), r.get("cpu_us_per_req", ""),
-                        r.get("cpu_plus_redis_us_per_req", ""), r.get("loadgen_util", ""),
-                        r.get("client_bound", ""), r.get("offered_rps", ""), r.get("max_sustainable_rps", ""),
-                        r.get("reason", "")])
+            lat = r.latency_us
+            ci = r.p50_reps.get("ci95", ["", ""])
+            w.writerow(["" if v is None else v for v in (
+                r.caller, r.service, r.language, r.transport, r.payload, r.kind, r.op, r.status, r.reps, r.requests,
+                r.errors, r.wrong, lat.get("p50"), lat.get("p90"), lat.get("p99"), lat.get("p99.9"), lat.get("max"),
+                ci[0], ci[1], r.throughput_rps, r.service_us_per_req, r.service_plus_redis_us_per_req,
+                r.loadgen_us_per_req, r.loadgen_util, r.client_bound, r.offered_rps, r.max_sustainable_rps,
+                r.reason)])
     return path
 
 
@@ -332,8 +264,8 @@ def _fmt(v: Any, digits: int = 0) -> str:
     return f"{v:,.{digits}f}" if isinstance(v, int | float) else html.escape(str(v))
 
 
-def _spread(r: dict[str, Any], key: str) -> str:
-    s = r.get(key, {})
+def _spread(r: Row, key: str) -> str:
+    s: dict[str, Any] = getattr(r, key)
     if not s or s.get("n", 1) < 2:
         return ""
     cls = "ci unstable" if s["spread_pct"] > UNSTABLE_PCT else "ci"
@@ -341,7 +273,7 @@ def _spread(r: dict[str, Any], key: str) -> str:
            f" ±{s['spread_pct']:.0f}%</span>"
 
 
-def unstable_box(cells: list[dict[str, Any]]) -> str:
+def unstable_box(cells: list[Cell]) -> str:
     """One warning for every unstable measurement: a count, the advice, and the list folded away."""
     found = unstable(cells)
     if not found:
@@ -358,7 +290,7 @@ def unstable_box(cells: list[dict[str, Any]]) -> str:
             f"<th>95% CI</th><th>spread</th><th>runs</th></tr>{rows}</table></details></div>")
 
 
-def summary_table(rows: list[dict[str, Any]], payloads: list[str]) -> str:
+def summary_table(rows: list[Row], payloads: list[str]) -> str:
     """The answer first: one table row per closed-loop cell, each transport's floor on top."""
     fl = floors(rows)
     head = ("<tr><th>payload</th><th>service</th><th>transport</th><th>p50 µs</th><th>p99 µs</th>"
@@ -366,42 +298,42 @@ def summary_table(rows: list[dict[str, Any]], payloads: list[str]) -> str:
             "<th>+ redis CPU µs/req</th><th>requests</th><th>errors</th><th>wrong</th><th>notes</th></tr>")
     body = []
     order = {p: i for i, p in enumerate(payloads)}
-    table_rows = sorted([r for r in rows if r["kind"] in ("closed", "floor")],
-                        key=lambda r: (order.get(r["payload"], 99), TRANSPORTS.index(r["transport"]),
-                                       r["service"] != "floor", r["service"]))
+    table_rows = sorted([r for r in rows if r.kind in ("closed", "floor")],
+                        key=lambda r: (order.get(r.payload, 99), TRANSPORTS.index(r.transport),
+                                       not r.is_floor, r.service))
     for r in table_rows:
-        lat = r.get("latency_us", {})
+        lat = r.latency_us
         notes = []
-        if r["kind"] == "floor":
+        if r.kind == "floor":
             notes.append("the floor: the harness's client against a responder that does no work")
-        if r["status"] == "gap":
-            notes.append("not served: " + html.escape(r.get("reason", "")))
-        elif r["status"] == "failed":
-            notes.append("FAILED: " + html.escape((r.get("reason") or "").splitlines()[0] if r.get("reason") else ""))
-        if r.get("client_bound"):
-            notes.append("<b>client-bound</b> (" + html.escape(r.get("client_bound_reason", "")) + ")")
-        if r.get("errors") or r.get("wrong"):
-            notes.append("errors: " + html.escape("; ".join(r.get("error_samples", []))[:200]))
-        cls = {"gap": "gap", "failed": "failed"}.get(r["status"], "bad" if r.get("errors") or r.get("wrong") else "")
-        if r["kind"] == "floor":
+        if r.status == "gap":
+            notes.append("not served: " + html.escape(r.reason))
+        elif r.status == "failed":
+            notes.append("FAILED: " + html.escape((r.reason or "").splitlines()[0] if r.reason else ""))
+        if r.client_bound:
+            notes.append("<b>client-bound</b> (" + html.escape(r.client_bound_reason) + ")")
+        if r.errors or r.wrong:
+            notes.append("errors: " + html.escape("; ".join(r.error_samples)[:200]))
+        cls = {"gap": "gap", "failed": "failed"}.get(r.status, "bad" if r.errors or r.wrong else "")
+        if r.kind == "floor":
             cls += " floor"
-        redis_cpu = r.get("cpu_plus_redis_us_per_req") if r["transport"] in ("redis", "celery") else None
-        f = fl.get(r["transport"])
-        floor_p50 = f["latency_us"]["p50"] if f and r["kind"] != "floor" and r["op"] == f["op"] else None
+        redis_cpu = r.service_plus_redis_us_per_req if r.transport in ("redis", "celery") else None
+        f = fl.get(r.transport)
+        floor_p50 = f.latency_us["p50"] if f and r.kind != "floor" and r.op == f.op else None
         body.append(
-            f"<tr class='{cls}'><td>{html.escape(r['payload'])}</td><td>{html.escape(r['service'])}</td>"
-            f"<td>{r['transport']}</td><td>{_fmt(lat.get('p50'))}{_spread(r, 'p50_reps')}</td>"
+            f"<tr class='{cls}'><td>{html.escape(r.payload)}</td><td>{html.escape(r.service)}</td>"
+            f"<td>{r.transport}</td><td>{_fmt(lat.get('p50'))}{_spread(r, 'p50_reps')}</td>"
             f"<td>{_fmt(lat.get('p99'))}</td><td>{_fmt(lat.get('p99.9'))}</td><td>{_fmt(floor_p50)}</td>"
-            f"<td>{_fmt(r.get('throughput_rps'))}{_spread(r, 'throughput_reps')}</td>"
-            f"<td>{_fmt(r.get('cpu_us_per_req'), 1)}</td><td>{_fmt(redis_cpu, 1)}</td>"
-            f"<td>{_fmt(r.get('requests'))}</td><td>{_fmt(r.get('errors'))}</td><td>{_fmt(r.get('wrong'))}</td>"
+            f"<td>{_fmt(r.throughput_rps)}{_spread(r, 'throughput_reps')}</td>"
+            f"<td>{_fmt(r.service_us_per_req, 1)}</td><td>{_fmt(redis_cpu, 1)}</td>"
+            f"<td>{_fmt(r.requests)}</td><td>{_fmt(r.errors)}</td><td>{_fmt(r.wrong)}</td>"
             f"<td>{'; '.join(notes)}</td></tr>")
     return f"<table class='summary'>{head}{''.join(body)}</table>"
 
 
-def open_table(rows: list[dict[str, Any]]) -> str:
+def open_table(rows: list[Row]) -> str:
     """Open-loop cells: offered vs achieved load, corrected vs uncorrected latency, lateness."""
-    data = [r for r in rows if r["kind"] == "open" and r.get("latency_us")]
+    data = [r for r in rows if r.kind == "open" and r.latency_us]
     if not data:
         return ""
     head = ("<tr><th>payload</th><th>service</th><th>transport</th><th>offered req/s</th><th>achieved req/s</th>"
@@ -410,16 +342,16 @@ def open_table(rows: list[dict[str, Any]]) -> str:
             "<th>CPU µs/req</th><th>notes</th></tr>")
     body = []
     for r in data:
-        lat, unc = r["latency_us"], r.get("latency_uncorrected_us", {})
-        notes = "<b>client-bound</b> (" + html.escape(r.get("client_bound_reason", "")) + ")" \
-            if r.get("client_bound") else ""
+        lat, unc = r.latency_us, r.latency_uncorrected_us
+        notes = "<b>client-bound</b> (" + html.escape(r.client_bound_reason) + ")" \
+            if r.client_bound else ""
         body.append(
-            f"<tr class='{'bad' if r.get('errors') or r.get('wrong') else ''}'><td>{html.escape(r['payload'])}</td>"
-            f"<td>{html.escape(r['service'])}</td><td>{r['transport']}</td><td>{_fmt(r.get('offered_rps'))}</td>"
-            f"<td>{_fmt(r.get('throughput_rps'))}</td><td>{_fmt(lat.get('p50'))}</td><td>{_fmt(lat.get('p99'))}</td>"
-            f"<td>{_fmt(unc.get('p50'))}</td><td>{_fmt(unc.get('p99'))}</td><td>{_fmt(r.get('queued'))}</td>"
-            f"<td>{_fmt(r.get('late_wakeups'))}</td><td>{_fmt(r.get('dropped'))}</td>"
-            f"<td>{_fmt(r.get('wakeup_lag_us', {}).get('p50'))}</td><td>{_fmt(r.get('cpu_us_per_req'), 1)}</td>"
+            f"<tr class='{'bad' if r.errors or r.wrong else ''}'><td>{html.escape(r.payload)}</td>"
+            f"<td>{html.escape(r.service)}</td><td>{r.transport}</td><td>{_fmt(r.offered_rps)}</td>"
+            f"<td>{_fmt(r.throughput_rps)}</td><td>{_fmt(lat.get('p50'))}</td><td>{_fmt(lat.get('p99'))}</td>"
+            f"<td>{_fmt(unc.get('p50'))}</td><td>{_fmt(unc.get('p99'))}</td><td>{_fmt(r.queued)}</td>"
+            f"<td>{_fmt(r.late_wakeups)}</td><td>{_fmt(r.dropped)}</td>"
+            f"<td>{_fmt(r.wakeup_lag_us.get('p50'))}</td><td>{_fmt(r.service_us_per_req, 1)}</td>"
             f"<td>{notes}</td></tr>")
     return ("<h2>Open loop</h2><p>Requests fall due at a fixed (Poisson) arrival rate whatever the replies do. "
             "<i>Corrected</i> latency counts from the intended send time when every user was busy (the service's "
@@ -429,19 +361,19 @@ def open_table(rows: list[dict[str, Any]]) -> str:
             f"<table class='summary'>{head}{''.join(body)}</table>")
 
 
-def sweep_table(rows: list[dict[str, Any]]) -> str:
+def sweep_table(rows: list[Row]) -> str:
     """Rate sweeps: the maximum sustainable throughput of each cell under the objective."""
-    data = [r for r in rows if r["kind"] == "sweep" and r.get("steps")]
+    data = [r for r in rows if r.kind == "sweep" and r.steps]
     if not data:
         return ""
     body = []
     for r in data:
-        steps = " → ".join(f"{s['offered_rps']:,.0f}{'' if s['meets_slo'] else '✗'}" for s in r["steps"])
-        cb = any(s.get("client_bound") for s in r["steps"])
-        body.append(f"<tr><td>{html.escape(r['payload'])}</td><td>{html.escape(r['service'])}</td>"
-                    f"<td>{r['transport']}</td><td>{_fmt(r['max_sustainable_rps'])}</td><td>{steps}</td>"
+        steps = " → ".join(f"{s.offered_rps or 0:,.0f}{'' if s.meets_slo else '✗'}" for s in r.steps)
+        cb = any(s.client_bound for s in r.steps)
+        body.append(f"<tr><td>{html.escape(r.payload)}</td><td>{html.escape(r.service)}</td>"
+                    f"<td>{r.transport}</td><td>{_fmt(r.max_sustainable_rps)}</td><td>{steps}</td>"
                     f"<td>{'<b>client-bound in some steps</b>: the limit may be the harness' if cb else ''}</td></tr>")
-    slo = data[0]["slo"]
+    slo = data[0].slo or {}
     return (f"<h2>Rate sweeps</h2><p>Offered load stepped up until a step breaks the objective: p99 (from the "
             f"intended send) ≤ {slo['p99_us']:,.0f} µs, errors ≤ {slo['max_error_rate']:.0%}, and at least 90% of "
             "the requests the arrival schedule issued answered in the step. ✗ marks a step that broke it.</p><table class='summary'><tr><th>payload</th>"
@@ -449,22 +381,22 @@ def sweep_table(rows: list[dict[str, Any]]) -> str:
             f"<th>notes</th></tr>{''.join(body)}</table>")
 
 
-def celery_table(rows: list[dict[str, Any]]) -> str:
+def celery_table(rows: list[Row]) -> str:
     """What Celery costs over the raw Redis queue, per service and payload: extra µs and extra CPU."""
-    by = {(r["service"], r["payload"], r["transport"]): r for r in rows
-          if r["kind"] == "closed" and r["transport"] in ("redis", "celery") and r.get("latency_us")}
+    by = {(r.service, r.payload, r.transport): r for r in rows
+          if r.kind == "closed" and r.transport in ("redis", "celery") and r.latency_us}
     pairs = sorted({(s, p) for s, p, _ in by if (s, p, "redis") in by and (s, p, "celery") in by})
     if not pairs:
         return ""
     body = []
     for svc, payload in pairs:
         q, c = by[(svc, payload, "redis")], by[(svc, payload, "celery")]
-        dp50 = c["latency_us"]["p50"] - q["latency_us"]["p50"]
-        qcpu, ccpu = q.get("cpu_plus_redis_us_per_req"), c.get("cpu_plus_redis_us_per_req")
+        dp50 = c.latency_us["p50"] - q.latency_us["p50"]
+        qcpu, ccpu = q.service_plus_redis_us_per_req, c.service_plus_redis_us_per_req
         dcpu = ccpu - qcpu if qcpu is not None and ccpu is not None else None
-        ratio = c["throughput_rps"] / q["throughput_rps"] if q.get("throughput_rps") else None
+        ratio = c.throughput_rps / q.throughput_rps if q.throughput_rps and c.throughput_rps is not None else None
         body.append(f"<tr><td>{html.escape(payload)}</td><td>{html.escape(svc)}</td>"
-                    f"<td>{_fmt(q['latency_us']['p50'])}</td><td>{_fmt(c['latency_us']['p50'])}</td><td>{_fmt(dp50)}</td>"
+                    f"<td>{_fmt(q.latency_us['p50'])}</td><td>{_fmt(c.latency_us['p50'])}</td><td>{_fmt(dp50)}</td>"
                     f"<td>{_fmt(qcpu, 1)}</td><td>{_fmt(ccpu, 1)}</td><td>{_fmt(dcpu, 1)}</td>"
                     f"<td>{_fmt(ratio, 2)}</td></tr>")
     return ("<h2>Celery against the raw Redis queue</h2><p>The same operation through Celery (task protocol v2, "
@@ -493,32 +425,24 @@ code,pre{background:#f6f8fa;font-size:12px} pre{padding:1em;overflow-x:auto}
 """
 
 
-def payload_order(cells: list[dict[str, Any]]) -> list[str]:
-    """Payloads in the order the scenario lists them (their first appearance in the run)."""
-    seen: list[str] = []
-    for c in cells:
-        if c.get("kind", "closed") in ("closed", "floor") and c["payload"] not in seen:
-            seen.append(c["payload"])
-    return seen
-
-
 def write_report(run: Path) -> Path:
     """Render results/<run>/index.html (and cells.csv) from the run's results."""
     doc, meta = load_run(run)
-    rows = aggregate(run, doc["cells"])
+    rows = aggregate(run, doc.cells)
     write_csv(run, rows)
-    payloads = payload_order(doc["cells"])
-    services = sorted({r["service"] for r in rows if r["service"] != "floor"})
-    colours = colour_map(services)
+    payloads = payload_order(doc.cells)
+    services = sorted({r.service for r in rows if not r.is_floor})
+    floor_names = sorted({r.service for r in rows if r.is_floor})
+    colours = colour_map(floor_names + services)
     sections = []
     for payload in payloads:
         figs = [
             chart_heatmap(rows, payload, "p50", "p50 latency (µs)"),
-            chart_heatmap(rows, payload, "cpu_us_per_req", "service CPU µs per request"),
+            chart_heatmap(rows, payload, "service_us_per_req", "service CPU µs per request"),
             chart_percentiles(rows, payload, colours),
             chart_spectrum(rows, payload, colours),
             chart_bars(rows, payload, "throughput_rps", "throughput (requests/s)", colours),
-            chart_bars(rows, payload, "cpu_us_per_req", "service CPU µs per request", colours),
+            chart_bars(rows, payload, "service_us_per_req", "service CPU µs per request", colours),
         ]
         imgs = "".join(f"<img alt='{html.escape(payload)} chart' src='data:image/png;base64,{_png(f)}'>"
                        for f in figs if f is not None)
@@ -532,19 +456,20 @@ def write_report(run: Path) -> Path:
                      "implementation of difflib scales.</p>"
                      f"<div class='figs'><img alt='diff cost curve' src='data:image/png;base64,{_png(curve_fig)}'></div>")
     legend = "".join(f"<span><i style='background:{colours[s]}'></i>{html.escape(s)}</span>" for s in services)
-    legend += f"<span><i style='background:{FLOOR_COLOUR}'></i>floor</span>"
+    legend += "".join(f"<span><i style='background:{colours[s]}'></i>{html.escape(s)} (floor)</span>"
+                      for s in floor_names)
     placement = meta.get("placement", {})
-    failed = [r for r in rows if r["status"] == "failed"]
-    failures = "".join(f"<li><b>{html.escape(r['service'])}/{r['transport']}/{html.escape(r['payload'])}</b> ({r['kind']}): "
-                       f"<pre>{html.escape(r.get('reason', ''))}</pre></li>" for r in failed)
+    failed = [r for r in rows if r.status == "failed"]
+    failures = "".join(f"<li><b>{html.escape(r.service)}/{r.transport}/{html.escape(r.payload)}</b> ({r.kind}): "
+                       f"<pre>{html.escape(r.reason)}</pre></li>" for r in failed)
     runtimes = "".join(f"<li><b>{html.escape(n)}</b>: <code>{html.escape(str(m.get('runtime', ''))[:300])}</code>"
                        f"{' env <code>' + html.escape(json.dumps(m.get('env'))) + '</code>' if m.get('env') else ''}</li>"
                        for n, m in meta.get("services", {}).items())
-    title = f"interop-bench run {html.escape(doc.get('run', run.name))}"
+    title = f"interop-bench run {html.escape(doc.run or run.name)}"
     interrupted = "<p class='warn'><b>This run was interrupted</b>; the cells below are those that finished.</p>" \
-        if doc.get("interrupted") else ""
-    warn_html = unstable_box(doc["cells"])
-    pp = doc.get("pingpong") or {}
+        if doc.interrupted else ""
+    warn_html = unstable_box(doc.cells)
+    pp = doc.pingpong or {}
     pingpong = (f"A raw TCP ping-pong of 64 B between the same cores took p50 <b>{pp['latency_us']['p50']:,.0f} µs</b>, "
                 f"p99 {pp['latency_us']['p99']:,.0f} µs ({pp['rounds']:,} rounds): no transport can be faster here."
                 if pp.get("latency_us") else "")
@@ -552,7 +477,7 @@ def write_report(run: Path) -> Path:
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{CSS}</style></head><body>
 <h1>{title}</h1>
-<p class="sub">scenario <b>{html.escape(str(doc.get('scenario')))}</b> · {html.escape(meta.get('started', ''))} ·
+<p class="sub">scenario <b>{html.escape(doc.scenario)}</b> · {html.escape(meta.get('started', ''))} ·
 commit <code>{html.escape(str(meta.get('git', {}).get('commit', ''))[:12])}</code>
 {'(dirty)' if meta.get('git', {}).get('dirty') else ''} ·
 {html.escape(str(machine.get('cpu_model', '')))}, {machine.get('cores', '?')} cores</p>

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.report.page import load_run
 from harness.results.noise import bootstrap_ci
+from harness.results.schema import Cell, Run, load_run
 
 NOISE_FLOOR_PCT = 10.0  # run-to-run drift on a shared 2-core VM exceeds the repetitions spread
 SINGLE_RUN_NOISE_PCT = 15.0
 METRICS = (("p50", "p50 µs", True), ("p99", "p99 µs", True), ("throughput_rps", "req/s", False),
-           ("cpu_us_per_req", "CPU µs/req", True))
+           ("service_us_per_req", "CPU µs/req", True))
 
-Key = tuple[str, str, str, str]
+Key = tuple[str, str, str, str, str]
+"""caller, service, transport, payload, kind."""
 
 
 @dataclass
@@ -45,22 +46,26 @@ class Change:
         return ("worse" if self.worse else "better") if self.real else "same"
 
 
-def per_cell(cells: list[dict[str, Any]]) -> dict[Key, dict[str, list[float]]]:
-    """Measured values of each metric per cell (service, transport, payload, kind), one per repetition."""
+def per_cell(cells: list[Cell]) -> dict[Key, dict[str, list[float]]]:
+    """Measured values of each metric per cell (caller, service, transport, payload, kind), one per repetition."""
     out: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for c in cells:
-        if c["status"] not in ("ok", "errors") or c.get("kind", "closed") == "sweep":
+        if not c.measured or c.kind == "sweep":
             continue
-        k = (c["service"], c["transport"], c["payload"], c.get("kind", "closed"))
-        out[k]["p50"].append(c["latency_us"]["p50"])
-        out[k]["p99"].append(c["latency_us"]["p99"])
-        out[k]["throughput_rps"].append(c["throughput_rps"])
-        if c["cpu"].get("service_us_per_req") is not None:
-            out[k]["cpu_us_per_req"].append(c["cpu"]["service_us_per_req"])
+        out[c.key]["p50"].append(c.latency_us["p50"])
+        out[c.key]["p99"].append(c.latency_us["p99"])
+        out[c.key]["throughput_rps"].append(c.throughput_rps)
+        if c.cpu is not None and c.cpu.service_us_per_req is not None:
+            out[c.key]["service_us_per_req"].append(c.cpu.service_us_per_req)
     return out
 
 
-def diff_cells(a_cells: list[dict[str, Any]], b_cells: list[dict[str, Any]]) -> list[Change]:
+def cell_name(k: Key) -> str:
+    """A cell key as text: caller->service/transport/payload [kind]."""
+    return f"{k[0]}->{'/'.join(k[1:4])}" + ("" if k[4] == "closed" else f" [{k[4]}]")
+
+
+def diff_cells(a_cells: list[Cell], b_cells: list[Cell]) -> list[Change]:
     """Every metric of every cell the two runs share."""
     ca, cb = per_cell(a_cells), per_cell(b_cells)
     changes = []
@@ -89,7 +94,7 @@ def diff_cells(a_cells: list[dict[str, Any]], b_cells: list[dict[str, Any]]) -> 
 def print_table(changes: list[Change]) -> None:
     """The per-cell table on stdout."""
     cells = sorted({c.cell for c in changes})
-    print(f"{'cell':44} " + " ".join(f"{label:>27}" for _, label, _ in METRICS))
+    print(f"{'cell':52} " + " ".join(f"{label:>27}" for _, label, _ in METRICS))
     by = {(c.cell, c.metric): c for c in changes}
     for k in cells:
         cols = []
@@ -100,8 +105,7 @@ def print_table(changes: list[Change]) -> None:
                 continue
             mark = {"worse": "WORSE", "better": "better", "same": ""}[c.verdict]
             cols.append(f"{c.a:>8.0f} -> {c.b:<8.0f}{c.pct:+5.0f}% {mark:<6}")
-        name = "/".join(k[:3]) + ("" if k[3] == "closed" else f" [{k[3]}]")
-        print(f"{name:44} " + " ".join(cols))
+        print(f"{cell_name(k):52} " + " ".join(cols))
 
 
 def chart(changes: list[Change], path: Path) -> Path:
@@ -126,8 +130,7 @@ def chart(changes: list[Change], path: Path) -> Path:
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_title(f"{label}: change B vs A (%)", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(range(len(cells)), ["/".join(k[:3]) + ("" if k[3] == "closed" else f" [{k[3]}]")
-                                           for k in cells], fontsize=7)
+    axes[0].set_yticks(range(len(cells)), [cell_name(k) for k in cells], fontsize=7)
     fig.suptitle("red: worse beyond the noise · green: better beyond the noise · grey band: the noise", fontsize=9)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -139,7 +142,11 @@ def compare_runs(run_a: Path, run_b: Path, fail_on_regression: float | None = No
     """Print the table and write the chart; return 1 when a cell got worse beyond the noise and the threshold."""
     a, _ = load_run(run_a)
     b, _ = load_run(run_b)
-    changes = diff_cells(a["cells"], b["cells"])
+    for run, doc in ((run_a, a), (run_b, b)):
+        if doc.migrated_from is not None:
+            print(f"note: {run.name} was written with results schema {doc.migrated_from}; read as schema "
+                  f"{doc.schema} (docs/results.md, \"Schema history\")")
+    changes = diff_cells(a.cells, b.cells)
     if not changes:
         print("the two runs have no measured cell in common")
         return 1
@@ -159,7 +166,7 @@ def compare_runs(run_a: Path, run_b: Path, fail_on_regression: float | None = No
         if bad:
             print(f"\nregressions beyond --fail-on-regression {fail_on_regression:g}%:")
             for c in bad:
-                print(f"  {'/'.join(c.cell)} {c.metric} {c.pct:+.1f}% (noise ±{c.noise_pct:.1f}%)")
+                print(f"  {cell_name(c.cell)} {c.metric} {c.pct:+.1f}% (noise ±{c.noise_pct:.1f}%)")
             return 1
     return 0
 
@@ -169,26 +176,26 @@ def write_compare_report(run_a: Path, run_b: Path) -> Path:
     import base64
     import html
 
-    from harness.report.page import CSS, aggregate, payload_order, summary_table
+    from harness.report.page import CSS, summary_table
+    from harness.results.aggregate import aggregate, payload_order
 
     a, meta_a = load_run(run_a)
     b, meta_b = load_run(run_b)
-    changes = diff_cells(a["cells"], b["cells"])
+    changes = diff_cells(a.cells, b.cells)
     png = chart(changes, run_b / f"compare-{run_a.name}.png") if changes else None
     rows = []
     for c in sorted(changes, key=lambda c: (c.cell, c.metric)):
         cls = {"worse": "failed", "better": "better", "same": ""}[c.verdict]
-        name = "/".join(c.cell[:3]) + ("" if c.cell[3] == "closed" else f" [{c.cell[3]}]")
-        rows.append(f"<tr class='{cls}'><td>{html.escape(name)}</td><td>{c.metric}</td><td>{c.a:,.1f}</td>"
+        rows.append(f"<tr class='{cls}'><td>{html.escape(cell_name(c.cell))}</td><td>{c.metric}</td><td>{c.a:,.1f}</td>"
                     f"<td>{c.b:,.1f}</td><td>{c.pct:+.1f}%</td><td>±{c.noise_pct:.1f}%</td>"
                     f"<td>{c.reps[0]} / {c.reps[1]}</td><td><b>{c.verdict}</b></td></tr>")
     img = f"<img src='data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}'>" if png else ""
 
-    def side(run: Path, doc: dict[str, Any], meta: dict[str, Any]) -> str:
+    def side(run: Path, doc: Run, meta: dict[str, Any]) -> str:
         commit = str(meta.get("git", {}).get("commit", ""))[:12]
         return (f"<div><h3>{html.escape(run.name)}</h3><p>commit <code>{html.escape(commit)}</code>, scenario "
-                f"{html.escape(str(doc.get('scenario')))}</p>"
-                f"{summary_table(aggregate(run, doc['cells']), payload_order(doc['cells']))}</div>")
+                f"{html.escape(doc.scenario)}</p>"
+                f"{summary_table(aggregate(run, doc.cells), payload_order(doc.cells))}</div>")
 
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>compare {html.escape(run_a.name)} vs {html.escape(run_b.name)}</title>

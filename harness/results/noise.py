@@ -13,6 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from harness.results.schema import Cell
+
 UNSTABLE_PCT = 10.0
 """A confidence interval wider than this share of the median (either side) is a warning."""
 
@@ -39,12 +41,12 @@ def summarize_reps(values: list[float]) -> dict[str, Any]:
             "spread_pct": round(100.0 * half / med, 1) if med else 0.0}
 
 
-def group_reps(cells: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], list[dict[str, Any]]]:
-    """Measured cells grouped by service, transport, payload and kind (their repetitions)."""
-    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+def group_reps(cells: list[Cell]) -> dict[tuple[str, str, str, str, str], list[Cell]]:
+    """Measured cells grouped by caller, service, transport, payload and kind (their repetitions)."""
+    groups: dict[tuple[str, str, str, str, str], list[Cell]] = defaultdict(list)
     for c in cells:
-        if c.get("status") in ("ok", "errors") and c.get("kind", "closed") != "sweep":
-            groups[(c["service"], c["transport"], c["payload"], c.get("kind", "closed"))].append(c)
+        if c.measured and c.kind != "sweep":
+            groups[c.key].append(c)
     return groups
 
 
@@ -71,22 +73,22 @@ class Unstable:
                 f"95% CI {self.low:.0f}..{self.high:.0f} (±{self.spread_pct:.0f}%) over {self.runs} runs.")
 
 
-def unstable(cells: list[dict[str, Any]]) -> list[Unstable]:
+def unstable(cells: list[Cell]) -> list[Unstable]:
     """The p50s and throughputs whose repeated measurements disagree, cell by cell."""
     out = []
     for key, reps in group_reps(cells).items():
         if len(reps) < 2:
             continue
-        for metric, values in (("p50", [c["latency_us"]["p50"] for c in reps]),
-                               ("throughput", [c["throughput_rps"] for c in reps])):
+        for metric, values in (("p50", [c.latency_us["p50"] for c in reps]),
+                               ("throughput", [c.throughput_rps for c in reps])):
             s = summarize_reps(values)
             if s["spread_pct"] > UNSTABLE_PCT:
-                out.append(Unstable(f"{'/'.join(key[:3])} ({key[3]})", metric, s["median"], s["ci95"][0],
+                out.append(Unstable(f"{key[0]}->{'/'.join(key[1:4])} ({key[4]})", metric, s["median"], s["ci95"][0],
                                     s["ci95"][1], s["spread_pct"], s["n"]))
     return out
 
 
-def spread_warning(cells: list[dict[str, Any]]) -> list[str]:
+def spread_warning(cells: list[Cell]) -> list[str]:
     """Warnings, in the style of pyperf, for cells whose repetitions disagree; the advice last, once."""
     found = unstable(cells)
     return [u.line() for u in found] + ([f"  {ADVICE}"] if found else [])

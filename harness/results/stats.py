@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from harness.results.schema import Cpu
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
@@ -83,23 +84,28 @@ class CpuSample:
     redis: float
 
 
-def cpu_delta(before: CpuSample, after: CpuSample, requests: int) -> dict[str, Any]:
-    """CPU used between two samples: seconds per role, utilisation, and service µs per request."""
+def cpu_delta(before: CpuSample, after: CpuSample, requests: int, service_measured: bool = True) -> Cpu:
+    """CPU used between two samples: seconds per role, utilisation, and µs per request.
+
+    `service_measured` False (a service on another host) leaves the service's figures unknown.
+    """
     wall = max(after.wall - before.wall, 1e-9)
     svc = max(after.service - before.service, 0.0)
     gen = max(after.loadgen - before.loadgen, 0.0)
     red = max(after.redis - before.redis, 0.0)
-    return {
-        "wall_s": round(wall, 4),
-        "service_s": round(svc, 4),
-        "loadgen_s": round(gen, 4),
-        "redis_s": round(red, 4),
-        "service_util": round(svc / wall, 3),
-        "loadgen_util": round(gen / wall, 3),
-        "redis_util": round(red / wall, 3),
-        "service_us_per_req": round(svc * 1e6 / requests, 2) if requests else None,
-        "service_plus_redis_us_per_req": round((svc + red) * 1e6 / requests, 2) if requests else None,
-    }
+
+    def per_req(seconds: float) -> float | None:
+        return round(seconds * 1e6 / requests, 2) if requests else None
+
+    return Cpu(
+        wall_s=round(wall, 4), service_s=round(svc, 4) if service_measured else None, loadgen_s=round(gen, 4),
+        redis_s=round(red, 4), service_util=round(svc / wall, 3) if service_measured else None,
+        loadgen_util=round(gen / wall, 3), redis_util=round(red / wall, 3),
+        service_us_per_req=per_req(svc) if service_measured else None,
+        service_plus_redis_us_per_req=per_req(svc + red) if service_measured else None,
+        loadgen_us_per_req=per_req(gen),
+        note="" if service_measured else "the service runs on another host: its CPU is not measured",
+    )
 
 
 def b64(data: bytes) -> str:
