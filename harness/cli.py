@@ -1,7 +1,9 @@
 """The command line: `python -m harness <command>`.
 
 services   the discovered manifests, their transports and gaps
+setup      run the manifests' setup steps (their dependencies, into the harness's environment)
 build      run the manifests' build steps
+clean      run the manifests' clean steps
 unit       run the manifests' own unit tests
 check      conformance of every vector over every transport
 bench      run a scenario's matrix into results/<run>/ and write its report
@@ -27,7 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness import REPO
-from harness.contract.manifest import TRANSPORTS, Service, discover, select
+from harness.contract.manifest import Service, discover, select
+from harness.contract.transports import TRANSPORTS
 from harness.errors import HarnessError
 
 RESULTS = REPO / "results"
@@ -58,21 +61,68 @@ def cmd_services(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_steps(svc: Service, steps: list[str], what: str) -> bool:
-    from harness.contract.manifest import fill
+def _run_steps(svc: Service, steps: list[str], what: str, log: Path | None = None) -> bool:
+    """Run manifest steps in the service's folder; with `log`, their output goes there and one line each here."""
+    from harness.contract.manifest import base_values, fill
 
-    values = {"python": sys.executable, "repo": str(REPO)}
+    values = base_values()
     for step in steps:
         command = fill(step, values)
-        print(f"[{svc.name}] {what}: {command}", flush=True)
         t0 = time.monotonic()
-        code = subprocess.call(command, shell=True, cwd=svc.folder)
+        if log is None:
+            print(f"[{svc.name}] {what}: {command}", flush=True)
+            code = subprocess.call(command, shell=True, cwd=svc.folder)
+        else:
+            print(f"setup: {svc.name}: {command} ... ", end="", flush=True)
+            with log.open("a", encoding="utf-8") as out:
+                out.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {svc.name} {what}: {command}\n")
+                out.flush()
+                code = subprocess.call(command, shell=True, cwd=svc.folder, stdout=out, stderr=subprocess.STDOUT)
         if code != 0:
-            print(f"[{svc.name}] {what} FAILED (exit {code}) after {time.monotonic() - t0:.1f} s: {command}\n"
-                  f"  run it by hand in {svc.folder} to see why", file=sys.stderr)
+            tail = "".join(log.read_text(encoding="utf-8").splitlines(keepends=True)[-25:]) if log else ""
+            print(("FAILED\n" if log else "") + tail + f"[{svc.name}] {what} FAILED (exit {code}) after "
+                  f"{time.monotonic() - t0:.1f} s: {command}\n  run it by hand in {svc.folder} to see why",
+                  file=sys.stderr)
             return False
-        print(f"[{svc.name}] {what} ok in {time.monotonic() - t0:.1f} s", flush=True)
+        print("ok" if log else f"[{svc.name}] {what} ok in {time.monotonic() - t0:.1f} s", flush=True)
     return True
+
+
+def _setup_stamp(svc: Service) -> str:
+    """A digest of what a service's setup reads: its manifest and the files its steps name."""
+    import hashlib
+
+    h = hashlib.sha256((svc.folder / "service.toml").read_bytes())
+    for step in svc.setup:
+        for word in step.split():
+            path = svc.folder / word
+            if path.is_file():
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Run each manifest's `setup` steps (quietly, into the log) when what they read has changed."""
+    log = Path(args.log) if args.log else REPO / ".build" / "setup.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    stamps = Path(sys.prefix) / ".setup-stamps"
+    stamps.mkdir(exist_ok=True)
+    for svc in select(args.services):
+        if not svc.setup:
+            continue
+        stamp, digest = stamps / svc.name, _setup_stamp(svc)
+        if stamp.exists() and stamp.read_text() == digest:
+            continue
+        if not _run_steps(svc, svc.setup, "setup", log=log):
+            return 1
+        stamp.write_text(digest)
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Run each manifest's `clean` steps (build outputs of every service)."""
+    failed = [s.name for s in select(args.services) if not _run_steps(s, s.clean, "clean")]
+    return 1 if failed else 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -169,7 +219,8 @@ def _print_check_matrix(services: list[Service], transports: list[str],
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run a scenario and write its report."""
     from harness.report.page import write_report
-    from harness.run.runner import Runner, load_scenario, new_run_dir
+    from harness.run.runner import Runner
+    from harness.run.scenario import load_scenario, new_run_dir
 
     scenario = load_scenario(Path(args.scenario).resolve())
     if args.services:
@@ -188,7 +239,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     master_bind=args.master_bind_host, master_port=args.master_port, external=external)
     runner.run()
     index = write_report(out)
-    failed = [c for c in runner.cells if c["status"] == "failed"]
+    failed = [c for c in runner.cells if c.status == "failed"]
     print(f"\nreport: {index}")
     if failed:
         print(f"{len(failed)} cell(s) failed; their reasons are in the report and in {out / 'cells.json'}")
@@ -276,17 +327,15 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """A remote worker: one Locust worker process per cell, restarted until Ctrl-C (or --cells)."""
     from harness.processes.supervisor import spawn, stop_group
+    from harness.run.generators import locust_argv
 
     log_dir = RESULTS / "worker-logs"
-    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "harness" / "loadgen" / "locustfile.py"), "--worker",
-            "--master-host", args.master_host, "--master-port", str(args.master_port), "--loglevel", "WARNING",
-            "--skip-log-setup"]
+    argv = locust_argv("--worker", "--master-host", args.master_host, "--master-port", str(args.master_port))
     done = 0
     print(f"worker for master {args.master_host}:{args.master_port}; Ctrl-C stops it", flush=True)
     try:
         while not args.cells or done < args.cells:
-            proc = spawn("locust-worker", argv, log_dir / f"worker-{done}.log", cwd=REPO,
-                         env={"BENCH_DISTRIBUTED": "1"}, cores=args.cores)
+            proc = spawn("locust-worker", argv, log_dir / f"worker-{done}.log", cwd=REPO, cores=args.cores)
             try:
                 code = proc.popen.wait()
             finally:
@@ -337,16 +386,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start services and the Locust web UI with a class per service x transport x payload."""
     from harness.processes.supervisor import spawn, stop_group
-    from harness.run.runner import load_scenario
+    from harness.run.generators import locust_argv
+    from harness.run.scenario import load_scenario
 
     scenario = load_scenario(Path(args.scenario).resolve())
     sup, endpoints = _start_all(select(args.services), args.transport or list(TRANSPORTS),
                                 RESULTS / "ui-logs", scenario.placement.get("services"))
-    env = {"BENCH_TARGETS": json.dumps([e.__dict__ for e in endpoints]),
-           "BENCH_PAYLOADS": json.dumps(scenario.payloads)}
-    argv = [sys.executable, "-m", "locust", "-f", str(REPO / "harness" / "loadgen" / "locustfile.py"),
-            "--web-host", args.host, "--web-port", str(args.port), "--class-picker"]
-    gen = spawn("locust-ui", argv, RESULTS / "ui-logs" / "locust.log", cwd=REPO, env=env,
+    ui_file = RESULTS / "ui-logs" / "ui.json"
+    ui_file.write_text(json.dumps({"targets": [e.__dict__ for e in endpoints], "payloads": scenario.payloads}))
+    argv = locust_argv("--web-host", args.host, "--web-port", str(args.port), "--class-picker",
+                       "--bench-ui", str(ui_file))
+    gen = spawn("locust-ui", argv, RESULTS / "ui-logs" / "locust.log", cwd=REPO,
                 cores=scenario.placement.get("loadgen"))
     print(f"Locust web UI: http://{args.host}:{args.port}/  (log: {gen.log_path}); Ctrl-C stops everything",
           flush=True)
@@ -370,10 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("services", help="list services, transports and gaps")
     s.set_defaults(fn=cmd_services)
     for name, fn, text in (("build", cmd_build, "run manifests' build steps"),
-                           ("unit", cmd_unit, "run manifests' own unit tests")):
+                           ("unit", cmd_unit, "run manifests' own unit tests"),
+                           ("clean", cmd_clean, "run manifests' clean steps")):
         s = sub.add_parser(name, help=text)
         s.add_argument("services", nargs="*", metavar="SERVICE")
         s.set_defaults(fn=fn)
+    s = sub.add_parser("setup", help="run manifests' setup steps (make setup calls it)")
+    s.add_argument("services", nargs="*", metavar="SERVICE")
+    s.add_argument("--log", help="where the steps' output goes (default .build/setup.log)")
+    s.set_defaults(fn=cmd_setup)
     s = sub.add_parser("check", help="conformance of every vector over every transport")
     s.add_argument("services", nargs="*", metavar="SERVICE")
     s.add_argument("--transport", "-t", action="append", choices=TRANSPORTS)
@@ -416,7 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("selfbench", help="the harness's own benchmark (docs/performance.md)")
     s.add_argument("--users", type=int, default=32, help="users saturating the load generator (default 32)")
     s.add_argument("--duration-s", type=float, default=5.0, help="measured seconds per cell (default 5)")
-    s.add_argument("--service", default="python", help="the service whose http transport wrk and the harness share")
+    s.add_argument("--service", default="", help="the service whose http transport wrk and the harness share "
+                   "(default: the manifest with reference = true)")
     s.add_argument("--out", help="results folder (default results/selfbench-<time>)")
     s.set_defaults(fn=cmd_selfbench)
     s = sub.add_parser("fuzz", help="malformed input over every service x transport (docs/reliability.md)")

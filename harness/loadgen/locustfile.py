@@ -1,23 +1,22 @@
-"""Locust users for interop-bench, in three layers.
+"""The Locust entry point of interop-bench: the master side of contract/LOADGEN.md and Python's generator.
 
-1. the client: `harness.clients` (one per transport), wrapping the transport;
-2. `BenchUser`: an abstract User that sets `self.client`, times each call with
-   `perf_counter_ns`, checks every reply, records microseconds into the harness's HDR
-   histograms and fires Locust's `request` event (which feeds Locust's UI only);
-3. one concrete User class per target x payload, generated from `BENCH_TARGETS` and
-   `BENCH_PAYLOADS`, named `<service>_<transport>_<payload>` (the class picker of `make ui`);
-   in a distributed run, the one class `BenchCell`, configured by the master's message.
+One file, four roles, chosen by Locust's own flags and ours:
 
-How the load is shaped comes from `BENCH_PLAN` (see `harness/plan.py`): a list of phases, each
-closed loop (every user sends as soon as its previous reply arrived) or open loop (requests
-are due at a fixed or Poisson arrival rate; latency is measured from each request's *intended*
-send time when the send was held back by busy users: no coordinated omission). Without a plan
-(the web UI) the load is closed loop and everything is measured.
+- `--bench-cell FILE` (headless, no `--master`): Python's generator for one cell in this one
+  process: `BenchCell` users follow the cell's plan and the results go where FILE says.
+- `--master --bench-cell FILE`: the master of a cell whose generators are Locust workers, in
+  any language (Python's `--worker`, or a caller of a service's manifest). It answers each
+  worker's `bench_hello` with its `bench_config`, starts the plan with `bench_start`, stops the
+  test when the plan is over and merges the workers' `bench_results`.
+- `--worker`: Python's generator as a Locust worker of such a master.
+- `--bench-ui FILE` (the web UI): one user class per service x transport x payload in FILE, a
+  class picker, closed loop, everything measured; the Microseconds tab shows the harness's
+  own histograms (Locust's columns round to milliseconds).
 
-Distributed (`BENCH_DISTRIBUTED=1`, `bench --workers N`): the master sends each worker the cell
-(`bench_config`) when it connects and the start time (`bench_start`) when the test starts; it
-ends the test itself when the plan is over; each worker answers `stop` by sending its
-histograms (`bench_results`), which the master merges exactly (harness/distributed.py).
+The users are three layers (style.md): the client (`harness.clients`, one per transport);
+`BenchUser`, an abstract User that times each call with `perf_counter_ns`, checks every reply,
+records microseconds (`harness.loadgen.schedule.Tracker`) and fires Locust's `request` event
+(which feeds Locust's UI only); and the concrete classes.
 """
 
 from __future__ import annotations
@@ -37,27 +36,44 @@ import grpc.experimental.gevent  # noqa: E402
 from locust import User, constant, events, task  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
-from harness.clients import Client, make_client  # noqa: E402
+from harness.clients import Client  # noqa: E402
+from harness.contract.endpoint import Endpoint  # noqa: E402
+from harness.contract.transports import make_client  # noqa: E402
 from harness.errors import ClientError  # noqa: E402
-from harness.loadgen.merge import merge_results, self_cpu_seconds, worker_plan  # noqa: E402
-from harness.loadgen.payloads import Payload, make_payload, user_class_name  # noqa: E402
-from harness.loadgen.plan import Plan  # noqa: E402
+from harness.loadgen import protocol as lp  # noqa: E402
+from harness.loadgen.payloads import Payload, make_payload, payload_of, user_class_name  # noqa: E402
 from harness.loadgen.schedule import Schedule, Tracker  # noqa: E402
-from harness.processes.supervisor import Endpoint  # noqa: E402
 
 grpc.experimental.gevent.init_gevent()
 
-TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "10"))
-DISTRIBUTED = os.environ.get("BENCH_DISTRIBUTED") == "1"
-STATE: dict[str, Any] = {"plan": Plan.from_env(os.environ.get("BENCH_PLAN")), "schedule": None, "cpu": [],
-                         "results": {}, "worker_index": 0}
-TRACKER = Tracker(STATE["plan"])
+
+def _flag(name: str) -> str:
+    """A flag's value from the command line, before Locust has parsed it (the user classes depend on it)."""
+    for i, arg in enumerate(sys.argv):
+        if arg == name and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return ""
+
+
+IS_WORKER = "--worker" in sys.argv
+IS_MASTER = "--master" in sys.argv
+CELL_PATH = _flag("--bench-cell")
+UI_PATH = _flag("--bench-ui")
+CELL: lp.CellFile | None = lp.CellFile.read(Path(CELL_PATH)) if CELL_PATH else None
+CONFIG: lp.CellConfig | None = CELL.config if CELL else None
+TRACKER = Tracker(CONFIG.plan if CONFIG else lp.Plan.endless())
 CONFIGURED = gevent.event.Event()
+STATE: dict[str, Any] = {"schedule": None, "cpu": [], "results": {}, "connected": []}
+if CONFIG is not None:
+    CONFIGURED.set()
 
 
-def _schedule() -> Schedule | None:
-    schedule: Schedule | None = STATE["schedule"]
-    return schedule
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument("--bench-cell", default="", help="interop-bench: the cell file the runner wrote")
+    parser.add_argument("--bench-ui", default="", help="interop-bench: targets and payloads for the web UI")
 
 
 # -- the web UI's microsecond tab -----------------------------------------------------------
@@ -97,94 +113,103 @@ def microsecond_rows() -> list[dict[str, Any]]:
     return rows
 
 
-# -- lifecycle -------------------------------------------------------------------------------
+# -- the master --------------------------------------------------------------------------------
 
-@events.init.add_listener
-def _on_init(environment: Any, **_kw: Any) -> None:
-    runner = environment.runner
-    if environment.web_ui is not None:
-        _install_micro_tab(environment.web_ui)
-    if isinstance(runner, MasterRunner):
-        runner.register_message("bench_results", _on_results)
+def _send_config(runner: Any, msg: Any) -> None:
+    """Master: a worker said bench_hello; send it the cell with its share of the plan."""
+    assert CONFIG is not None and CELL is not None
+    known: list[str] = STATE["connected"]
+    if msg.node_id not in known:
+        known.append(msg.node_id)
+    index = known.index(msg.node_id)
+    share = lp.CellConfig(cell=CONFIG.cell, name=CONFIG.name, target=CONFIG.target, request=CONFIG.request,
+                          plan=CONFIG.plan.share(CELL.workers, index), index=index, workers=CELL.workers,
+                          timeout_s=CONFIG.timeout_s)
+    runner.send_message(lp.CONFIG, share.to_message(), client_id=msg.node_id)
 
-        def _send_config(msg: Any, **_kw: Any) -> None:
-            known = STATE.setdefault("connected", [])
-            if msg.node_id not in known:
-                known.append(msg.node_id)
-            runner.send_message("bench_config", {
-                "targets": os.environ.get("BENCH_TARGETS"), "payloads": os.environ.get("BENCH_PAYLOADS"),
-                "plan": os.environ.get("BENCH_PLAN"), "workers": int(os.environ.get("BENCH_EXPECT_WORKERS", "1")),
-                "index": known.index(msg.node_id)}, client_id=msg.node_id)
 
-        runner.register_message("bench_hello", _send_config)
-    elif isinstance(runner, WorkerRunner):
-        runner.register_message("bench_config", _on_config)
-        runner.register_message("bench_start", _on_start)
-        gevent.spawn(_ask_for_config, runner)
+def _on_results(msg: Any, **_kw: Any) -> None:
+    """Master: one worker's bench_results."""
+    STATE["results"][msg.node_id] = msg.data
 
+
+def _end_when_plan_is_over(environment: Any) -> None:
+    """Master: stop the workers when the plan ends (they send their results on stop), then quit."""
+    end = TRACKER.phases[-1].end if TRACKER.phases else time.monotonic()
+    gevent.sleep(max(0.0, end - time.monotonic()) + 0.1)
+    environment.runner.stop()  # waits until every worker reported it has stopped; fires test_stop
+    environment.runner.quit()
+
+
+def _merged_worker_results() -> dict[str, Any]:
+    """Master: every worker's results merged (LOADGEN.md), each worker's kept beside them."""
+    assert CELL is not None
+    deadline = time.monotonic() + 10
+    while len(STATE["results"]) < CELL.workers and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    workers = sorted(STATE["results"].values(), key=lambda w: w["index"])
+    data = lp.merge_results(workers)
+    data["workers"] = [{"index": w["index"], "caller": w.get("caller", ""), "cpu": w.get("cpu", []),
+                        "phases": w["phases"]} for w in workers]
+    return data
+
+
+# -- a worker (Python's generator under a master) ----------------------------------------------
 
 def _ask_for_config(runner: Any) -> None:
-    """Worker: ask the master for the cell until it answers (messages sent before init was done are lost)."""
+    """Worker: say bench_hello until the master answers (messages sent before its init are lost)."""
     while not CONFIGURED.is_set():
-        runner.send_message("bench_hello", {})
+        runner.send_message(lp.HELLO, {"protocol": lp.PROTOCOL, "caller": lp.HARNESS_CALLER, "pid": os.getpid()})
         CONFIGURED.wait(timeout=0.5)
 
 
 def _on_config(msg: Any, **_kw: Any) -> None:
     """Worker: the cell to drive and this worker's share of the plan."""
-    d = msg.data
-    plan = Plan.from_env(d["plan"])
-    STATE["plan"] = worker_plan(plan, d["workers"], d["index"]) if plan.phases else plan
-    STATE["worker_index"] = d["index"]
-    TRACKER.plan = STATE["plan"]
-    ep = Endpoint(**json.loads(d["targets"])[0])
-    BenchCell.endpoint = ep
-    BenchCell.payload = make_payload(json.loads(d["payloads"])[0])
+    global CONFIG
+    CONFIG = lp.CellConfig.from_message(msg.data)
+    TRACKER.plan = CONFIG.plan
+    BenchCell.endpoint = CONFIG.target
+    BenchCell.payload = payload_of(CONFIG.name, CONFIG.request)
+    BenchCell.cell = CONFIG.name
     CONFIGURED.set()
 
 
 def _on_start(msg: Any, **_kw: Any) -> None:
-    """Worker: the phases start at the master's wall-clock time (converted to this host's monotonic clock)."""
-    _start_plan(msg.data["start_wall"] - time.time() + time.monotonic())
+    """Worker: the plan starts at the master's wall-clock time (converted once to this host's monotonic clock)."""
+    _start_plan(msg.data["start_wall"] - time.time() + time.monotonic(), own_cpu=True)
 
 
-def _start_plan(start_mono: float) -> None:
-    TRACKER.start(start_mono)
-    plan = STATE["plan"]
-    if plan.open_loop:
-        STATE["schedule"] = Schedule(TRACKER.phases, plan.arrival, seed=plan.seed)
-    if DISTRIBUTED:
-        gevent.spawn(_sample_own_cpu)
+def _self_cpu_seconds() -> float:
+    """CPU seconds of this process, all threads (schedstat nanoseconds where available)."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split(b" ", 1)[0])
+        return total / 1e9
+    except (OSError, ValueError):
+        return time.process_time()
 
 
 def _sample_own_cpu() -> None:
-    """Worker: this process's CPU seconds at every phase boundary (sent with the results)."""
+    """Worker: this process's CPU seconds at every phase boundary (LOADGEN.md `cpu`, for other hosts)."""
     bounds = [p.start for p in TRACKER.phases] + [TRACKER.phases[-1].end] if TRACKER.phases else []
     for t in bounds:
         delay = t - time.monotonic()
         if delay > 0:
             gevent.sleep(delay)
-        STATE["cpu"].append(self_cpu_seconds())
+        STATE["cpu"].append(_self_cpu_seconds())
 
 
-@events.test_start.add_listener
-def _on_test_start(environment: Any, **_kw: Any) -> None:
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        return  # a worker starts on the master's bench_start
-    now = time.monotonic()
-    if isinstance(runner, MasterRunner):
-        start_wall = time.time() + 0.2
-        runner.send_message("bench_start", {"start_wall": start_wall})
-        TRACKER.start(now + 0.2)
-        gevent.spawn(_end_when_plan_is_over, environment)
-    else:
-        _start_plan(now)
-        if STATE["plan"].slo is not None:
-            gevent.spawn(_watch_slo, environment)
-    out = os.environ.get("BENCH_OUT")
-    if out:
-        Path(out + ".window").write_text(json.dumps(TRACKER.window()))
+# -- the plan, in every role ---------------------------------------------------------------
+
+def _start_plan(start_mono: float, own_cpu: bool = False) -> None:
+    TRACKER.start(start_mono)
+    plan = TRACKER.plan
+    if plan.open_loop:
+        STATE["schedule"] = Schedule(TRACKER.phases, plan.arrival, seed=plan.seed)
+    if own_cpu:
+        gevent.spawn(_sample_own_cpu)
 
 
 def _watch_slo(environment: Any) -> None:
@@ -199,46 +224,55 @@ def _watch_slo(environment: Any) -> None:
             return
 
 
-def _end_when_plan_is_over(environment: Any) -> None:
-    """Master: stop the workers when the plan ends (they send their results on stop), then quit."""
-    end = TRACKER.phases[-1].end if TRACKER.phases else time.monotonic()
-    gevent.sleep(max(0.0, end - time.monotonic()) + 0.1)
-    environment.runner.stop()  # waits until every worker reported it has stopped; fires test_stop
-    environment.runner.quit()
+@events.init.add_listener
+def _on_init(environment: Any, **_kw: Any) -> None:
+    runner = environment.runner
+    if environment.web_ui is not None:
+        _install_micro_tab(environment.web_ui)
+    if isinstance(runner, MasterRunner):
+        if CELL is None:
+            raise SystemExit("interop-bench: a master needs --bench-cell FILE (the runner writes it)")
+        runner.register_message(lp.RESULTS, _on_results)
+        runner.register_message(lp.HELLO, lambda msg, **_kw: _send_config(runner, msg))
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(lp.CONFIG, _on_config)
+        runner.register_message(lp.START, _on_start)
+        gevent.spawn(_ask_for_config, runner)
 
 
-def _on_results(msg: Any, **_kw: Any) -> None:
-    """Master: one worker's histograms and CPU."""
-    STATE["results"][msg.node_id] = msg.data
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_kw: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return  # a worker starts on the master's bench_start
+    now = time.monotonic()
+    if isinstance(runner, MasterRunner):
+        runner.send_message(lp.START, {"start_wall": time.time() + lp.START_DELAY_S})
+        TRACKER.start(now + lp.START_DELAY_S)
+        gevent.spawn(_end_when_plan_is_over, environment)
+    else:
+        _start_plan(now)
+        if TRACKER.plan.slo is not None:
+            gevent.spawn(_watch_slo, environment)
+    if CELL is not None:
+        lp.write_json_atomically(Path(CELL.phases), TRACKER.window())
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
     runner = environment.runner
-    schedule = _schedule()
+    schedule: Schedule | None = STATE["schedule"]
     if schedule is not None:
         schedule.count_dropped(time.monotonic())
     if isinstance(runner, WorkerRunner):
         if TRACKER.phases:
-            runner.send_message("bench_results", {"index": STATE["worker_index"], "results": TRACKER.results(),
-                                                  "cpu": STATE["cpu"]})
+            runner.send_message(lp.RESULTS, {"index": CONFIG.index if CONFIG else 0, "caller": lp.HARNESS_CALLER,
+                                             "protocol": lp.PROTOCOL, **TRACKER.results(), "cpu": STATE["cpu"]})
         return
-    out = os.environ.get("BENCH_OUT")
-    if not out:
+    if CELL is None:
         return
-    if isinstance(runner, MasterRunner):
-        expected = int(os.environ.get("BENCH_EXPECT_WORKERS", "1"))
-        deadline = time.monotonic() + 10
-        while len(STATE["results"]) < expected and time.monotonic() < deadline:
-            gevent.sleep(0.05)
-        workers = sorted(STATE["results"].values(), key=lambda w: w["index"])
-        data = merge_results([w["results"] for w in workers])
-        data["workers"] = workers
-    else:
-        data = TRACKER.results()
-    tmp = Path(out + ".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(out)
+    data = _merged_worker_results() if isinstance(runner, MasterRunner) else TRACKER.results()
+    lp.write_json_atomically(Path(CELL.results), data)
 
 
 # -- users -----------------------------------------------------------------------------------
@@ -249,15 +283,16 @@ class BenchUser(User):
     abstract = True
     endpoint: Endpoint
     payload: Payload
+    cell = ""
     variant = ""
     wait_time = constant(0)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        if DISTRIBUTED and not CONFIGURED.wait(timeout=30):
-            raise RuntimeError("no cell configuration from the master within 30 s")
-        self.client: Client = make_client(self.endpoint, timeout_s=TIMEOUT_S, variant=self.variant)
-        self.cell = user_class_name(self.endpoint.service, self.endpoint.transport, self.payload.name)
+        if IS_WORKER and not CONFIGURED.wait(timeout=30):
+            raise RuntimeError("no bench_config from the master within 30 s")
+        timeout_s = CONFIG.timeout_s if CONFIG else float(os.environ.get("BENCH_TIMEOUT_S", "10"))
+        self.client: Client = make_client(self.endpoint, timeout_s=timeout_s, variant=self.variant)
         self.request_type = self.endpoint.transport
         self.label = f"{self.endpoint.service}/{self.payload.name}"
 
@@ -268,11 +303,11 @@ class BenchUser(User):
     @task
     def call(self) -> None:
         """One request: (in open loop, at its due time) timed, checked, recorded."""
-        if DISTRIBUTED and not TRACKER.phases:
+        if IS_WORKER and not TRACKER.phases:
             gevent.sleep(0.01)  # a worker waits for the master's start time
             return
         intended_ns: int | None = None
-        schedule = _schedule()
+        schedule: Schedule | None = STATE["schedule"]
         if schedule is not None:
             slot = schedule.next_slot()
             if slot is None:  # the schedule is over: idle until the test stops
@@ -310,24 +345,27 @@ class BenchUser(User):
 
 
 class BenchCell(BenchUser):
-    """The one user class of a distributed run: its target and payload come from the master."""
+    """The cell the runner or the master configured."""
 
-    abstract = not DISTRIBUTED
-    __doc__ = "the cell the master configured (distributed runs)"
+    abstract = not (CONFIG is not None or IS_WORKER)
+    if CONFIG is not None:
+        endpoint = CONFIG.target
+        payload = payload_of(CONFIG.name, CONFIG.request)
+        cell = CONFIG.name
 
 
-def _define_users() -> None:
-    targets = json.loads(os.environ.get("BENCH_TARGETS", "[]"))
-    specs = json.loads(os.environ.get("BENCH_PAYLOADS", "[]"))
-    payloads = [make_payload(s) for s in specs]
-    for t in targets:
+def _define_ui_users(path: Path) -> None:
+    """One user class per target x payload of the UI file, named `<service>_<transport>_<payload>`."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    payloads = [make_payload(s) for s in doc["payloads"]]
+    for t in doc["targets"]:
         ep = Endpoint(**t)
         for p in payloads:
             name = user_class_name(ep.service, ep.transport, p.name)
-            doc = f"{p.op} {p.name} on {ep.service} over {ep.transport}"
-            globals()[name] = type(name, (BenchUser,), {"endpoint": ep, "payload": p, "__module__": __name__,
-                                                        "__doc__": doc})
+            doc_text = f"{p.op} {p.name} on {ep.service} over {ep.transport}"
+            globals()[name] = type(name, (BenchUser,), {"endpoint": ep, "payload": p, "cell": name,
+                                                        "__module__": __name__, "__doc__": doc_text})
 
 
-if not DISTRIBUTED:
-    _define_users()
+if UI_PATH:
+    _define_ui_users(Path(UI_PATH))

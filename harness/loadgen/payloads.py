@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.clients.base import Reply
+from harness.loadgen.protocol import Request
 
 
 @dataclass
@@ -26,8 +27,12 @@ class Payload:
     tokens: int = 0
     _good_bodies: set[bytes] = field(default_factory=set)
 
+    def request(self) -> Request:
+        """The request of LOADGEN.md's `bench_config`: body and the reply it must get."""
+        return Request(self.op, self.body, self.expected_opcodes)
+
     def check(self, reply: Reply) -> bool:
-        """True when `reply` is the right answer (cheaply: sampled bytes, cached good diff bodies)."""
+        """True when `reply` is the right answer (LOADGEN.md: sampled bytes; diff opcodes, good bodies cached)."""
         if not reply.ok:
             return False
         if self.op == "echo":
@@ -69,6 +74,15 @@ def make_payload(spec: dict[str, Any], seed: int = 1) -> Payload:
         ops = [list(o) for o in difflib.SequenceMatcher(None, a, b).get_opcodes()]
         return Payload(name, op, body, expected_opcodes=ops, tokens=len(a) + len(b))
     raise ValueError(f"payload {name!r}: op must be echo or diff, not {op!r}")
+
+
+def payload_of(name: str, request: Request) -> Payload:
+    """The Payload a generator checks replies with, from a `bench_config` request."""
+    tokens = 0
+    if request.op == "diff":
+        doc = json.loads(request.body)
+        tokens = len(doc["a"]) + len(doc["b"])
+    return Payload(name, request.op, request.body, expected_opcodes=request.opcodes, tokens=tokens)
 
 
 def diff_inputs(rng: random.Random, tokens: int) -> tuple[list[str], list[str]]:

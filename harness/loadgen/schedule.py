@@ -16,12 +16,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from harness.loadgen.plan import Plan
+from harness.loadgen.protocol import LATE_S, Plan
 from harness.results.stats import encode, new_histogram, record, summarize
-
-LATE_S = 0.005
-"""A free user waking more than 5 ms after its slot is late: gevent's timers explain up to ~1 ms,
-more means the load generator's loop is overloaded. A queued slot later than this is counted too."""
 
 
 @dataclass
@@ -63,9 +59,10 @@ class Phase:
     queue_delay: HdrHistogram = field(default_factory=new_histogram)
 
     def as_dict(self) -> dict[str, Any]:
-        """Everything the runner needs about this phase."""
-        return {"name": self.name, "start": self.start, "end": self.end if math.isfinite(self.end) else None,
-                "rate": self.rate, "measured": self.measured, "issued": self.issued, "dropped": self.dropped,
+        """The phase as LOADGEN.md's `bench_results` phase object."""
+        return {"name": self.name, "measured": self.measured, "rate": self.rate,
+                "duration_s": self.end - self.start if math.isfinite(self.end) else None,
+                "issued": self.issued, "dropped": self.dropped,
                 "late_wakeups": self.late_wakeups, "queued": self.queued,
                 "wakeup_lag_us": summarize(self.wakeup_lag), "queue_delay_us": summarize(self.queue_delay),
                 "cells": {name: c.as_dict() for name, c in self.cells.items()}}
@@ -88,7 +85,7 @@ class Tracker:
             t += spec.duration_s
 
     def window(self) -> dict[str, Any]:
-        """The phases' times, for the runner's CPU sampling."""
+        """The phases' times on this host's monotonic clock, for the runner's CPU sampling."""
         return {"phases": [{"name": p.name, "start": p.start, "end": p.end if math.isfinite(p.end) else None,
                             "measured": p.measured} for p in self.phases]}
 
@@ -150,7 +147,7 @@ class Tracker:
         return bad / requests > slo.max_error_rate or p99 > slo.p99_us or behind
 
     def results(self) -> dict[str, Any]:
-        """All phases, for the runner."""
+        """Every phase and whether a sweep stopped early: the body of LOADGEN.md's `bench_results`."""
         return {"phases": [p.as_dict() for p in self.phases], "stopped_early": self.stopped_early}
 
 

@@ -15,13 +15,14 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from harness import REPO, __version__
+from harness.contract.manifest import base_values, fill
 
 if TYPE_CHECKING:
     from harness.contract.manifest import Service
-    from harness.run.runner import Scenario
+    from harness.run.scenario import Scenario
 
 LIBRARIES = ("locust", "gevent", "pyzmq", "redis", "celery", "kombu", "grpcio", "protobuf", "hdrhistogram",
-             "matplotlib", "gunicorn", "waitress", "uvicorn")
+             "matplotlib")
 
 
 def _run(cmd: str, cwd: str | None = None) -> str:
@@ -72,31 +73,19 @@ def collect_python() -> dict[str, Any]:
 
 
 def collect_tools() -> dict[str, str]:
-    """Versions of the external programs the services run on."""
-    return {
-        "redis-server": _run("redis-server --version"),
-        "java": _run("java -version 2>&1 | head -3") if _has("java") else "not installed",
-        "otp": _run("erl -noshell -eval 'io:format(\"~s ~s\", [erlang:system_info(otp_release), "
-                    "erlang:system_info(version)]), halt().'") if _has("erl") else "not installed",
-    }
-
-
-def _has(program: str) -> bool:
-    from shutil import which
-
-    return which(program) is not None
+    """Versions of the external programs the harness itself runs (each service's come from its manifest)."""
+    return {"redis-server": _run("redis-server --version"), "taskset": _run("taskset --version")}
 
 
 def collect_services(services: list[Service]) -> dict[str, Any]:
     """Each service's runtime version, commands (flags included) and environment."""
     out = {}
     for s in services:
-        from harness.contract.manifest import fill
-
-        command = fill(s.runtime_version, {"python": sys.executable, "repo": str(REPO)})
+        command = fill(s.runtime_version, base_values())
         version = _run(command, cwd=str(s.folder)) if s.runtime_version else "not declared"
-        out[s.name] = {"language": s.language, "runtime": version, "commands": s.commands, "env": s.env,
-                       "warmup_s": s.warmup_s, "unsupported": s.unsupported}
+        tools = {name: _run(fill(cmd, base_values()), cwd=str(s.folder)) for name, cmd in s.versions.items()}
+        out[s.name] = {"language": s.language, "runtime": version, "tools": tools, "commands": s.commands,
+                       "env": s.env, "warmup_s": s.warmup_s, "unsupported": s.unsupported}
     return out
 
 
@@ -107,7 +96,7 @@ def collect_meta(scenario: Scenario, services: list[Service]) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": collect_git(),
         "machine": collect_machine(),
-        "python": collect_python(),
+        "harness_python": collect_python(),
         "tools": collect_tools(),
         "services": collect_services(services),
         "placement": scenario.placement,

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import REPO
-from harness.contract.manifest import discover, load_manifest
+from harness.contract.manifest import discover, discover_floors, reference_service
 from harness.errors import HarnessError
-from harness.loadgen.plan import Plan
+from harness.loadgen.protocol import Plan
 from harness.processes.supervisor import Supervisor
-from harness.run.runner import CellSpec, Runner, Scenario
+from harness.run.runner import Runner
+from harness.run.scenario import CellSpec, Scenario
 
 TARGETS = {"http": 20_000, "zmq": 25_000, "redis": 10_000}
 ECHO = {"name": "echo-64B", "op": "echo", "size": 64}
@@ -40,24 +40,24 @@ def client_rates(out: Path, users: int, duration_s: float) -> list[dict[str, Any
     """Throughput per client core of the harness's users against each transport's floor."""
     sc = _scenario(out, users, duration_s)
     runner = Runner(sc, out)
-    floor = load_manifest(REPO / "harness" / "floor" / "service.toml")
-    rows = []
+    floor = discover_floors()[0]
+    rows: list[dict[str, Any]] = []
     with Supervisor(out / "logs", redis_cores=sc.placement["redis"]) as sup:
         for t in sc.transports:
             proc, endpoint = sup.start(floor, t, cores=sc.placement["services"])
-            cell = runner._run_cell(sup, floor, proc, endpoint,
+            cell = runner.run_cell(sup, floor, proc, endpoint,
                                     CellSpec("floor", ECHO, 0, users, Plan.closed(sc.warmup_s, duration_s)))
             sup.stop(proc)
-            if cell["status"] == "failed":
-                rows.append({"transport": t, "error": cell.get("reason")})
+            if not cell.measured or cell.cpu is None:
+                rows.append({"transport": t, "error": cell.reason})
                 continue
-            util = cell["cpu"]["loadgen_util"]
-            rps = cell["throughput_rps"]
+            util = cell.cpu.loadgen_util
+            rps = cell.throughput_rps
             rows.append({"transport": t, "users": users, "throughput_rps": rps, "loadgen_util": util,
                          "client_us_per_req": round(util * 1e6 / rps, 1) if rps else None,
                          "rps_per_client_core": round(rps / util) if util else None,
-                         "target": TARGETS.get(t), "p50_us": cell["latency_us"]["p50"],
-                         "server_util": cell["cpu"]["service_util"]})
+                         "target": TARGETS.get(t), "p50_us": cell.latency_us["p50"],
+                         "server_util": cell.cpu.service_util})
     return rows
 
 
@@ -76,7 +76,7 @@ def _wrk_p50_us(url: str, lua: Path, seconds: int, cores: str) -> tuple[float, f
 
 def client_overhead(out: Path, service: str, duration_s: float) -> dict[str, Any]:
     """p50 of one harness user against `wrk -t1 -c1` on the same running http service."""
-    svc = discover()[service]
+    svc = discover()[service] if service else reference_service()
     sc = _scenario(out, 1, duration_s)
     runner = Runner(sc, out)
     lua = out / "post64.lua"
@@ -87,13 +87,15 @@ def client_overhead(out: Path, service: str, duration_s: float) -> dict[str, Any
         _wrk_p50_us(f"http://{endpoint.host}:{endpoint.port}/echo", lua, int(warm), sc.placement["loadgen"])
         wrk_p50, wrk_rps = _wrk_p50_us(f"http://{endpoint.host}:{endpoint.port}/echo", lua, int(duration_s),
                                        sc.placement["loadgen"])
-        cell = runner._run_cell(sup, svc, proc, endpoint, CellSpec("closed", ECHO, 0, 1, Plan.closed(1.0, duration_s)))
-    harness_p50 = cell["latency_us"]["p50"]
-    return {"service": service, "wrk_p50_us": wrk_p50, "wrk_rps": wrk_rps, "harness_p50_us": harness_p50,
-            "harness_rps": cell["throughput_rps"], "ratio": round(harness_p50 / wrk_p50, 2), "target_ratio": 1.25}
+        cell = runner.run_cell(sup, svc, proc, endpoint, CellSpec("closed", ECHO, 0, 1, Plan.closed(1.0, duration_s)))
+    if not cell.measured:
+        raise HarnessError(f"selfbench: the harness's cell against {svc.name}/http failed: {cell.reason}")
+    harness_p50 = cell.latency_us["p50"]
+    return {"service": svc.name, "wrk_p50_us": wrk_p50, "wrk_rps": wrk_rps, "harness_p50_us": harness_p50,
+            "harness_rps": cell.throughput_rps, "ratio": round(harness_p50 / wrk_p50, 2), "target_ratio": 1.25}
 
 
-def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "python") -> dict[str, Any]:
+def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "") -> dict[str, Any]:
     """Both measurements; written to <out>/selfbench.json and printed as a table."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "hist").mkdir(exist_ok=True)

@@ -1,0 +1,121 @@
+"""The load generators of one cell: a Locust process (and its workers), started, watched and stopped.
+
+Without workers, one headless Locust process runs Python's users itself. With workers, a
+Locust master and `workers` local Python worker processes (plus `remote_workers` started on
+other hosts with `python -m harness worker`) follow contract/LOADGEN.md. Every process is
+pinned to the scenario's load-generator cores, logs to results/<run>/logs/, and is stopped
+with its whole process group.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import REPO
+from harness.errors import HarnessError
+from harness.loadgen.protocol import WORKER_CLASS, CellFile
+from harness.processes.supervisor import Proc, free_port, spawn, stop_group, tree_cpu_seconds
+
+LOCUSTFILE = REPO / "harness" / "loadgen" / "locustfile.py"
+START_TIMEOUT_S = 120.0
+"""How long a cell's Locust test may take to start (workers joining included)."""
+EXIT_GRACE_S = 90.0
+"""How long after its plan a Locust process may take to write its results and exit."""
+
+
+def locust_argv(*args: str) -> list[str]:
+    """The command line of a Locust process with the harness's locustfile."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", "--skip-log-setup",
+            *args]
+
+
+@dataclass
+class Generators:
+    """A cell's Locust processes, the one that writes the results first."""
+
+    procs: list[Proc]
+    cell: CellFile
+    run_time_s: int
+
+    @property
+    def main(self) -> Proc:
+        """The process that writes the phases and the results (the master, or the only process)."""
+        return self.procs[0]
+
+    def alive(self) -> bool:
+        """Whether the main process still runs."""
+        return self.main.alive()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of every generator process tree so far."""
+        return sum(tree_cpu_seconds(p.pid) for p in self.procs)
+
+    def wait_phases(self) -> list[float]:
+        """The phase boundaries (this host's monotonic clock), once the test has started."""
+        path = Path(self.cell.phases)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not path.exists():
+            if not self.main.alive():
+                raise HarnessError(f"locust exited with code {self.main.popen.returncode} before starting; "
+                                   f"log {self.main.log_path}:\n{self.main.log_tail(10)}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"locust did not start its test within {START_TIMEOUT_S:.0f} s; "
+                                   f"log {self.main.log_path}:\n{self.main.log_tail(10)}")
+            time.sleep(0.02)
+        phases = json.loads(path.read_text(encoding="utf-8"))["phases"]
+        times = [p["start"] for p in phases]
+        if phases and phases[-1]["end"] is not None:
+            times.append(phases[-1]["end"])
+        return times
+
+    def wait_results(self) -> dict[str, Any]:
+        """The merged `bench_results` (LOADGEN.md) once the main process has exited."""
+        try:
+            code = self.main.popen.wait(timeout=self.run_time_s + EXIT_GRACE_S)
+        except Exception as e:
+            raise HarnessError(f"locust did not exit {EXIT_GRACE_S:.0f} s after its plan ({e}); "
+                               f"log {self.main.log_path}:\n{self.main.log_tail(10)}") from e
+        path = Path(self.cell.results)
+        if not path.exists():
+            raise HarnessError(f"wrote no results (exit {code}); log {self.main.log_path}:\n{self.main.log_tail(10)}")
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def stop(self) -> None:
+        """Stop every process (and its children)."""
+        for p in self.procs:
+            stop_group(p.popen)
+
+
+def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str, str], logs: Path,
+                     workers: int = 0, remote_workers: int = 0, master_bind: str = "127.0.0.1",
+                     master_port: int = 0) -> Generators:
+    """Write the cell file and start the cell's Locust process(es)."""
+    cell.write(path)
+    cid = cell.config.cell
+    cores = placement.get("loadgen")
+    run_time = math.ceil(cell.config.plan.total_s + 0.5)  # Locust takes whole seconds
+    spawn_rate = str(max(users, 1) * 10)
+    if not workers and not remote_workers:
+        argv = locust_argv("--headless", "-u", str(users), "-r", spawn_rate, "-t", f"{run_time}s", "--only-summary",
+                           "--stop-timeout", "5", "--web-host", "127.0.0.1", "--bench-cell", str(path), WORKER_CLASS)
+        return Generators([spawn(f"locust:{cid}", argv, logs / f"locust-{cid}.log", cwd=REPO, cores=cores)], cell,
+                          run_time)
+    expected = workers + remote_workers
+    port = master_port or free_port()
+    master = locust_argv("--master", "--headless", "--expect-workers", str(expected), "--expect-workers-max-wait",
+                         "60", "--master-bind-host", master_bind, "--master-bind-port", str(port), "-u", str(users),
+                         "-r", spawn_rate, "-t", f"{run_time + 30}s", "--only-summary", "--stop-timeout", "5",
+                         "--bench-cell", str(path), WORKER_CLASS)
+    procs = [spawn(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cwd=REPO, cores=cores)]
+    for k in range(workers):
+        argv = locust_argv("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
+        procs.append(spawn(f"locust-worker{k}:{cid}", argv, logs / f"locust-{cid}.worker{k}.log", cwd=REPO,
+                           cores=cores))
+    return Generators(procs, cell, run_time + 30)

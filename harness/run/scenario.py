@@ -1,0 +1,158 @@
+"""Scenarios (scenarios/*.toml) and the cells they expand to.
+
+A scenario names what to run (callers, services, transports, payloads), with which load
+(closed loop, open loop at a rate, a rate sweep, the diff cost curve), how often (repetitions)
+and where (placement: the cores of the load generator, the services and redis-server).
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import REPO
+from harness.contract.transports import TRANSPORTS
+from harness.errors import HarnessError
+from harness.loadgen.protocol import Plan, Slo
+
+DEFAULT_PLACEMENT = {"loadgen": "0", "services": "1", "redis": "1"}
+
+
+@dataclass
+class Scenario:
+    """A scenario file: what to run, with which load, and where."""
+
+    name: str
+    path: Path
+    services: list[str]
+    transports: list[str]
+    payloads: list[dict[str, Any]]
+    users: int
+    duration_s: float
+    warmup_s: float
+    repetitions: int
+    placement: dict[str, str]
+    seed: int
+    open: dict[str, Any] | None = None
+    sweep: dict[str, Any] | None = None
+    curve: dict[str, Any] | None = None
+    floor: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CellSpec:
+    """One cell to run: what kind, which payload, with how many users and what plan."""
+
+    kind: str
+    payload: dict[str, Any]
+    rep: int
+    users: int
+    plan: Plan
+
+    @property
+    def label(self) -> str:
+        """The cell's name within its service x transport."""
+        suffix = {"closed": "", "open": ".open", "sweep": ".sweep", "curve": ".curve", "floor": ""}[self.kind]
+        return f"{self.payload['name']}{suffix}"
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario TOML file."""
+    if not path.exists():
+        choices = ", ".join(str(p.relative_to(REPO)) for p in sorted((REPO / "scenarios").glob("*.toml")))
+        raise HarnessError(f"scenario {path} does not exist; choose one of: {choices}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise HarnessError(f"{path}: not valid TOML: {e}") from e
+    load = data.get("load", {})
+    transports = data.get("transports") or list(TRANSPORTS)
+    bad = [t for t in transports if t not in TRANSPORTS]
+    if bad:
+        raise HarnessError(f"{path}: unknown transports {bad}; choose from {', '.join(TRANSPORTS)}")
+    payloads = data.get("payloads", [])
+    if not payloads:
+        raise HarnessError(f"{path}: no [[payloads]]; add one, e.g. "
+                           '[[payloads]] name = "echo-64B" op = "echo" size = 64')
+    for p in payloads:
+        if p.get("op") not in ("echo", "diff") or not p.get("name"):
+            raise HarnessError(f"{path}: each payload needs name and op = \"echo\" or \"diff\": {p}")
+    for section in ("open", "sweep"):
+        sec = data.get(section)
+        if sec and sec.get("arrival", "poisson") not in ("constant", "poisson"):
+            raise HarnessError(f"{path}: [{section}] arrival is \"constant\" or \"poisson\"")
+    if data.get("sweep") and not data["sweep"].get("rates"):
+        raise HarnessError(f"{path}: [sweep] needs rates = [...] (requests/s, increasing)")
+    placement = {**DEFAULT_PLACEMENT, **data.get("placement", {})}
+    return Scenario(
+        name=str(data.get("name", path.stem)), path=path, services=list(data.get("services", [])),
+        transports=list(transports), payloads=payloads, users=int(load.get("users", 4)),
+        duration_s=float(load.get("duration_s", 5)), warmup_s=float(load.get("warmup_s", 1)),
+        repetitions=int(load.get("repetitions", 1)), placement={k: str(v) for k, v in placement.items()},
+        seed=int(data.get("seed", 1)), open=data.get("open"), sweep=data.get("sweep"), curve=data.get("curve"),
+        floor=bool(data.get("floor", True)), env={k: str(v) for k, v in data.get("env", {}).items()}, raw=data,
+    )
+
+
+def cell_specs(sc: Scenario, transport: str, warmup: float) -> list[CellSpec]:
+    """Every cell of one service x transport, in run order. `warmup` applies to the first one."""
+    specs: list[CellSpec] = []
+
+    def w() -> float:
+        return warmup if not specs else sc.warmup_s
+
+    for p in sc.payloads:
+        for rep in range(sc.repetitions):
+            specs.append(CellSpec("closed", p, rep, sc.users, Plan.closed(w(), sc.duration_s)))
+    if sc.open:
+        o = sc.open
+        for p in _select_payloads(sc, o):
+            for rep in range(sc.repetitions):
+                specs.append(CellSpec("open", p, rep, int(o.get("users", 16)),
+                                      Plan.open(w(), float(o.get("duration_s", sc.duration_s)), float(o["rate"]),
+                                                o.get("arrival", "poisson"), sc.seed + rep)))
+    if sc.sweep and transport in sc.sweep.get("transports", TRANSPORTS):
+        s = sc.sweep
+        slo = Slo(p99_us=float(s.get("slo_p99_us", 20_000)), max_error_rate=float(s.get("max_error_rate", 0.01)))
+        for p in _select_payloads(sc, s):
+            specs.append(CellSpec("sweep", p, 0, int(s.get("users", 32)),
+                                  Plan.sweep(w(), float(s.get("step_s", 3)), [float(r) for r in s["rates"]],
+                                             s.get("arrival", "poisson"), sc.seed, slo)))
+    if sc.curve and transport in sc.curve.get("transports", ["http"]):
+        c = sc.curve
+        for tokens in c.get("tokens", [50, 200, 1000, 5000]):
+            p = {"name": f"diff-{tokens}", "op": "diff", "tokens": int(tokens)}
+            specs.append(CellSpec("curve", p, 0, int(c.get("users", 1)),
+                                  Plan.closed(w(), float(c.get("duration_s", sc.duration_s)))))
+    return specs
+
+
+def _select_payloads(sc: Scenario, section: dict[str, Any]) -> list[dict[str, Any]]:
+    names = section.get("payloads")
+    if not names:
+        return sc.payloads
+    found = [p for p in sc.payloads if p["name"] in names]
+    if len(found) != len(names):
+        raise HarnessError(f"{sc.path}: payloads {names} are not all defined under [[payloads]]")
+    return found
+
+
+def cell_id(caller: str, service: str, transport: str, label: str, rep: int) -> str:
+    """The stable name of a cell, used for files and in reports."""
+    return f"{caller}.{service}.{transport}.{label}.r{rep}"
+
+
+def new_run_dir(results: Path, scenario: Scenario) -> Path:
+    """results/<timestamp>-<scenario>, never an existing folder."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = results / f"{stamp}-{scenario.name}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = results / f"{stamp}-{scenario.name}-{n}"
+    return path
