@@ -12,7 +12,6 @@ RUN_B    ?=
 UI_PORT  ?= 8089
 
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
 
 ##@ Using it
 
@@ -47,14 +46,8 @@ services: setup ## List services, the transports they serve, and their gaps
 ##@ Developing
 
 .PHONY: setup
-setup: $(STAMP) ## Install system packages (apt, when root) and the Python environment in .venv
-	@bash scripts/ensure-system.sh
-
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	@touch $@
+setup: ## Install system packages (apt, when root), .venv and the services' dependencies; log in .build/setup.log
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
 
 .PHONY: build
 build: setup ## Build every service (their manifests' build steps)
@@ -72,7 +65,7 @@ fuzz: build ## Malformed input over every service x transport (FUZZ_INPUTS per c
 
 .PHONY: lint
 lint: setup ## ruff and mypy over the Python code
-	$(PY) -m ruff check harness tests contract services/python services/erlang/test
+	$(PY) -m ruff check harness tests contract services
 	$(PY) -m mypy harness tests contract/gen_vectors.py
 
 .PHONY: vectors
@@ -85,10 +78,14 @@ test: build lint ## Everything: lint, services' unit tests, conformance, the har
 	$(PY) -m harness check $(SERVICES)
 	$(PY) -m pytest -q tests
 
+.PHONY: test-fast
+test-fast: setup lint ## The harness's unit tests only: no service started, under two minutes
+	$(PY) -m pytest -q tests/unit
+
 .PHONY: clean
-clean: ## Remove build outputs and caches (keeps results/ and .venv)
-	rm -rf .build .pytest_cache .mypy_cache .ruff_cache services/java/target services/erlang/_build \
-	  services/python/bench_service/_pb
+clean: ## Remove build outputs and caches (each manifest's clean steps; keeps results/ and .venv)
+	$(PYTHON) -m harness clean
+	rm -rf .build .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 .PHONY: distclean

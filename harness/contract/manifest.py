@@ -1,6 +1,9 @@
-"""Manifest discovery and validation: services/*/service.toml.
+"""Manifest discovery and validation: services/*/service.toml (and the floors' harness/floor/**/service.toml).
 
-Nothing here names a language: a service is whatever folder has a valid manifest.
+Nothing here names a language: a service is whatever folder has a valid manifest, and
+everything the harness needs to know about it (commands, colours, system packages, clean
+steps, versions for meta.json) comes from that manifest (contract/CONTRACT.md, "The service
+manifest").
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO
+from harness.contract.transports import TRANSPORTS
 from harness.errors import ManifestError
 
-TRANSPORTS = ("http", "zmq", "redis", "grpc", "celery")
-"""Every transport of the contract, in the order reports show them."""
-
 PLACEHOLDERS = ("host", "port", "redis_url", "queue", "python", "repo")
+"""What the harness fills into manifest commands; `{python}` is the harness's own interpreter."""
 _KNOWN_KEYS = {"name", "language", "build", "test", "requires", "warmup_s", "runtime_version",
-               "env", "transports", "unsupported"}
+               "env", "transports", "unsupported", "role", "colour", "reference", "setup", "clean", "system",
+               "versions"}
+ROLES = ("service", "floor")
+"""service: a language service of the matrix; floor: a responder that does no work (each transport's floor)."""
+FLOORS = REPO / "harness" / "floor"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,13 @@ class Service:
     env: dict[str, str]
     commands: dict[str, str]
     unsupported: dict[str, str] = field(default_factory=dict)
+    role: str = "service"
+    colour: str = ""
+    reference: bool = False
+    setup: list[str] = field(default_factory=list)
+    clean: list[str] = field(default_factory=list)
+    system: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def transports(self) -> list[str]:
@@ -76,7 +90,10 @@ def load_manifest(path: Path) -> Service:
         if not isinstance(data.get(key), str) or not data[key]:
             raise ManifestError(f"{path}: '{key}' is required and must be a non-empty string")
     name = data["name"]
-    if name != path.parent.name:
+    role = data.get("role", "service")
+    if role not in ROLES:
+        raise ManifestError(f"{path}: role = {role!r}; it is one of {', '.join(ROLES)} (default service)")
+    if role == "service" and name != path.parent.name:
         raise ManifestError(f"{path}: name = {name!r} must equal the folder name {path.parent.name!r}")
     transports = data.get("transports", {})
     if not isinstance(transports, dict) or not transports:
@@ -106,6 +123,11 @@ def load_manifest(path: Path) -> Service:
     warmup = data.get("warmup_s", 1)
     if not isinstance(warmup, int | float) or warmup < 0:
         raise ManifestError(f"{path}: warmup_s must be a number of seconds >= 0")
+    colour = data.get("colour", "")
+    if colour and not (isinstance(colour, str) and _COLOUR.match(colour)):
+        raise ManifestError(f"{path}: colour = {colour!r}; give a hex colour such as \"#3572A5\"")
+    system = _str_table(data, "system", path, "a program (or a path pattern) to the Debian packages that provide it")
+    versions = _str_table(data, "versions", path, "a tool's name to a command printing its version")
     return Service(
         name=name,
         language=data["language"],
@@ -118,7 +140,21 @@ def load_manifest(path: Path) -> Service:
         env=dict(env),
         commands=commands,
         unsupported=dict(unsupported),
+        role=role,
+        colour=colour,
+        reference=bool(data.get("reference", False)),
+        setup=_str_list(data, "setup", path),
+        clean=_str_list(data, "clean", path),
+        system=system,
+        versions=versions,
     )
+
+
+def _str_table(data: dict[str, Any], key: str, path: Path, meaning: str) -> dict[str, str]:
+    value = data.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ManifestError(f"{path}: [{key}] maps {meaning}, each a string")
+    return dict(value)
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -137,8 +173,26 @@ def discover(root: Path | None = None) -> dict[str, Service]:
     found: dict[str, Service] = {}
     for manifest in sorted(base.glob("*/service.toml")):
         svc = load_manifest(manifest)
+        if svc.role != "service":
+            raise ManifestError(f"{manifest}: role = {svc.role!r} belongs under {FLOORS}, not services/")
         found[svc.name] = svc
     return found
+
+
+def discover_floors(folder: Path = FLOORS) -> list[Service]:
+    """Every manifest with role = "floor" under `folder`: the responders measured as each transport's floor."""
+    floors = [load_manifest(m) for m in sorted(folder.glob("**/service.toml"))]
+    return [f for f in floors if f.role == "floor"]
+
+
+def reference_service(services: dict[str, Service] | None = None) -> Service:
+    """The service whose manifest says `reference = true` (the contract's reference implementation)."""
+    found = services if services is not None else discover()
+    refs = [s for s in found.values() if s.reference]
+    if len(refs) != 1:
+        raise ManifestError(f"{len(refs)} services say reference = true ({', '.join(s.name for s in refs) or 'none'}); "
+                            "exactly one manifest must")
+    return refs[0]
 
 
 def select(names: list[str] | None, root: Path | None = None) -> list[Service]:
@@ -152,6 +206,13 @@ def select(names: list[str] | None, root: Path | None = None) -> list[Service]:
     if missing:
         raise ManifestError(f"unknown service(s) {', '.join(missing)}; available: {', '.join(found)}")
     return [found[n] for n in names]
+
+
+def base_values() -> dict[str, str]:
+    """The placeholders every manifest command can use: the harness's interpreter and the repository root."""
+    import sys
+
+    return {"python": sys.executable, "repo": str(REPO)}
 
 
 def fill(command: str, values: dict[str, str]) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.contract.manifest import TRANSPORTS, discover, fill, load_manifest, select
+from harness.contract.manifest import discover, fill, load_manifest, select
+from harness.contract.transports import TRANSPORTS
 from harness.errors import ManifestError
 
 GOOD = """
@@ -47,7 +48,9 @@ def test_good_manifest(tmp_path: Path) -> None:
     (GOOD.replace("{queue}", "{queue_name}"), "uses {queue_name}"),
     (GOOD.replace('grpc = "no HTTP/2 stack"', 'http = "why"'), "both served and listed"),
     (GOOD.replace('build = ["make"]', 'build = "make"'), "'build' must be a list of strings"),
-    ("colour = 'blue'\n" + GOOD, "unknown keys ['colour']"),
+    ("flavour = 'blue'\n" + GOOD, "unknown keys ['flavour']"),
+    ("colour = 'blue'\n" + GOOD, "give a hex colour"),
+    ("role = 'judge'\n" + GOOD, "role = 'judge'"),
     ("name = [", "not valid TOML"),
     ('name = "demo"\nlanguage = "Demo"\n', "no [transports.<name>] table"),
 ])

@@ -80,7 +80,8 @@ def wrk(port: int, seconds: int, connections: int) -> float:
 def measure(server: str, seconds: int, connections: int, workers: int | None,
             flags: list[str] | None = None) -> tuple[float, float]:
     port = free_port()
-    cmd = ["taskset", "-c", "1", "java", *(jvm_flags() if flags is None else flags), "-jar", str(SERVICE / "target/bench-service.jar"),
+    jar = str(SERVICE / "target/bench-service.jar")
+    cmd = ["taskset", "-c", "1", "java", *(jvm_flags() if flags is None else flags), "-jar", jar,
            "http", "--http-server", server, "--host", "127.0.0.1", "--port", str(port)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
@@ -134,7 +135,7 @@ def measure_paired(servers: list[str], seconds: int, connections: int, workers: 
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    return [(n / seconds, (a - b) * 1e6 / TICK / n) for n, b, a in zip(counts, before, after)]
+    return [(n / seconds, (a - b) * 1e6 / TICK / n) for n, b, a in zip(counts, before, after, strict=True)]
 
 
 def main() -> int:
@@ -148,14 +149,15 @@ def main() -> int:
                    help="run all servers at the same time (each with its own wrk), ROUNDS times")
     args = p.parse_args()
     flags = shlex.split(args.jvm_flags) if args.jvm_flags is not None else None
-    print(f"jvm flags: {' '.join(jvm_flags() if flags is None else flags)}; wrk -t1 -c{args.connections} -d{args.seconds}s, 64 B POST /echo, "
+    shown = " ".join(jvm_flags() if flags is None else flags)
+    print(f"jvm flags: {shown}; wrk -t1 -c{args.connections} -d{args.seconds}s, 64 B POST /echo, "
           f"service --workers {args.workers or 'default'}")
     print(f"{'server':10} {'req/s':>10} {'cpu us/req':>11}")
     if args.paired:
         servers = args.servers.split(",")
         for rnd in range(args.paired):
             for server, (rps, us) in zip(servers, measure_paired(servers, args.seconds, args.connections,
-                                                                 args.workers, flags)):
+                                                                 args.workers, flags), strict=True):
                 print(f"{server:10} {rps:10.0f} {us:11.1f}  (round {rnd + 1}, all servers at once)", flush=True)
         return 0
     for server in args.servers.split(","):

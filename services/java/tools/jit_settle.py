@@ -76,7 +76,8 @@ def main() -> int:
     args = p.parse_args()
     os.sched_setaffinity(0, {0})
     port = free_port()
-    cmd = ["taskset", "-c", "1", "java", *jvm_flags(), "-XX:+PrintCompilation", "-jar", str(SERVICE / "target/bench-service.jar"),
+    jar = str(SERVICE / "target/bench-service.jar")
+    cmd = ["taskset", "-c", "1", "java", *jvm_flags(), "-XX:+PrintCompilation", "-jar", jar,
            "http", "--host", "127.0.0.1", "--port", str(port)]
     print("service:", " ".join(cmd))
     log = tempfile.TemporaryFile()

@@ -57,7 +57,8 @@ def drive(sock: zmq.Socket, seconds: float, window: int) -> int:
 
 def measure(workers: int, seconds: float, window: int) -> tuple[float, float]:
     port = free_port()
-    cmd = ["taskset", "-c", os.environ.get("SERVICE_CPUS", "1"), "java", *jvm_flags(), "-jar", str(SERVICE / "target/bench-service.jar"),
+    jar = str(SERVICE / "target/bench-service.jar")
+    cmd = ["taskset", "-c", os.environ.get("SERVICE_CPUS", "1"), "java", *jvm_flags(), "-jar", jar,
            "zmq", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ctx = zmq.Context()
