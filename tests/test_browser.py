@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 import requests
+from helpers import assert_all_gone
 
 from harness import REPO
 from harness.processes.supervisor import free_port
@@ -102,6 +103,4 @@ def test_ui_microseconds_tab_and_clean_stop(browser: Any, ui: tuple[str, subproc
     # Ctrl-C stops everything it started.
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=30)
-    time.sleep(0.5)
-    left = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-    assert left == [], f"processes left behind: {left}"
+    assert_all_gone(family, timeout_s=10)

@@ -11,18 +11,21 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 import redis as redis_lib
+from helpers import assert_all_gone
 
 from harness import REPO
 from harness.clients.redisq import RedisQueueClient
+from harness.contract.endpoint import Endpoint
 from harness.contract.manifest import discover
 from harness.errors import ClientError
-from harness.processes.supervisor import Endpoint, RedisServer, Supervisor, free_port, spawn
+from harness.processes.supervisor import RedisServer, Supervisor, free_port, spawn
 
 QUEUE_SERVICES = [name for name, svc in discover().items() if "redis" in svc.commands and not svc.missing_programs()]
 
@@ -141,9 +144,7 @@ def test_interrupting_bench_leaves_no_process_and_a_valid_run(tmp_path: Path, si
     assert len(family) >= 2  # a service and a load generator at least (a redis-server for queue transports)
     proc.send_signal(sig)
     proc.wait(timeout=60)
-    time.sleep(0.5)
-    left = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-    assert left == [], f"left behind: {[psutil.Process(p).cmdline() for p in left]}"
+    assert_all_gone(family, timeout_s=10)
     doc = json.loads((out / "cells.json").read_text())
     assert doc["interrupted"] is True and len(doc["cells"]) >= 1
     rep = subprocess.run([sys.executable, "-m", "harness", "report", str(out)], cwd=REPO, capture_output=True,
@@ -173,7 +174,7 @@ def silent_server(tmp_path: Path) -> Iterator[int]:
 
 @pytest.mark.parametrize("transport", ["http", "zmq", "grpc"])
 def test_a_hung_service_cannot_hang_a_client(silent_server: int, transport: str) -> None:
-    from harness.clients import make_client
+    from harness.contract.transports import make_client
 
     client = make_client(Endpoint("silent", transport, "127.0.0.1", silent_server, "", ""), timeout_s=1.0)
     t0 = time.monotonic()
@@ -185,7 +186,7 @@ def test_a_hung_service_cannot_hang_a_client(silent_server: int, transport: str)
 
 @pytest.mark.parametrize("transport", ["redis", "celery"])
 def test_a_queue_nobody_serves_cannot_hang_a_client(redis_server: RedisServer, transport: str) -> None:
-    from harness.clients import make_client
+    from harness.contract.transports import make_client
 
     ep = Endpoint("nobody", transport, "127.0.0.1", 0, redis_server.url, f"bench.nobody.{time.time_ns()}")
     client = make_client(ep, timeout_s=1.0)
@@ -232,12 +233,21 @@ def test_every_listener_is_on_loopback(tmp_path: Path) -> None:
             proc.stdout.close()
 
 
+def _wait_for(probe: Callable[[], Any], timeout_s: float) -> Any:
+    """Poll `probe` until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()):
+        assert time.monotonic() < deadline, f"nothing after {timeout_s} s"
+        time.sleep(0.05)
+    return value
+
+
 CELERY_SERVICES = [name for name, svc in discover().items() if "celery" in svc.commands and not svc.missing_programs()]
 
 
 @pytest.mark.parametrize("service", CELERY_SERVICES)
 def test_celery_refuses_pickle(service: str, tmp_path: Path) -> None:
-    """A pickled task is never run (no result appears); the worker goes on serving JSON tasks."""
+    """A pickled task is never run: it fails with bad_request (CONTRACT.md), and the worker goes on serving JSON."""
     from harness.clients.celery import CeleryClient, celery_app
 
     svc = discover()[service]
@@ -247,8 +257,10 @@ def test_celery_refuses_pickle(service: str, tmp_path: Path) -> None:
         pickled = app.send_task("bench.echo", args=["pickled"], queue=ep.queue, serializer="pickle")
         client = CeleryClient(ep.redis_url, ep.queue, timeout_s=10)
         assert client.call("echo", b"after pickle").body == b"after pickle"
-        time.sleep(0.5)
-        assert pickled.state != "SUCCESS"
-        assert redis_lib.Redis.from_url(ep.redis_url).get(f"celery-task-meta-{pickled.id}") is None or \
-            pickled.state == "FAILURE"
+        stored = _wait_for(lambda: redis_lib.Redis.from_url(ep.redis_url).get(f"celery-task-meta-{pickled.id}"), 10)
+        meta = json.loads(stored)
+        assert meta["status"] == "FAILURE", meta
+        assert meta["result"]["exc_type"] == "ValueError"
+        assert meta["result"]["exc_message"][0].startswith("bad_request: "), meta
+        assert "pickle" not in str(meta["result"]["exc_message"]).replace("python-serialize", "")  # never ran
         assert proc.alive()

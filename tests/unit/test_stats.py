@@ -61,7 +61,15 @@ def test_spectrum_is_monotonic() -> None:
 
 def test_cpu_delta() -> None:
     d = cpu_delta(CpuSample(10.0, 1.0, 2.0, 0.5), CpuSample(12.0, 1.5, 3.9, 0.7), requests=1000)
-    assert d["service_us_per_req"] == 500.0
-    assert d["loadgen_util"] == 0.95
-    assert d["service_plus_redis_us_per_req"] == 700.0
-    assert cpu_delta(CpuSample(0, 0, 0, 0), CpuSample(1, 1, 1, 0), requests=0)["service_us_per_req"] is None
+    assert d.service_us_per_req == 500.0
+    assert d.loadgen_util == 0.95
+    assert d.loadgen_us_per_req == 1900.0
+    assert d.service_plus_redis_us_per_req == 700.0
+    assert cpu_delta(CpuSample(0, 0, 0, 0), CpuSample(1, 1, 1, 0), requests=0).service_us_per_req is None
+
+
+def test_cpu_delta_of_a_service_on_another_host_leaves_its_figures_unknown() -> None:
+    d = cpu_delta(CpuSample(0, 5.0, 0, 0), CpuSample(1, 6.0, 0.5, 0), requests=100, service_measured=False)
+    assert d.service_s is None and d.service_us_per_req is None and d.service_util is None
+    assert d.loadgen_us_per_req == 5000.0
+    assert "another host" in d.note

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from celery import Celery
+from celery.worker.consumer import Consumer
 
 from bench_service.ops import BAD_REQUEST, INTERNAL, BenchError, Service, check_no_surrogates, check_tokens
 
@@ -32,6 +33,33 @@ def _diff_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]
     raise BenchError(BAD_REQUEST, "bench.diff takes two arguments a and b (arrays of strings)")
 
 
+class JsonOnlyConsumer(Consumer):
+    """Celery's consumer, answering a task message it refuses (pickle, YAML, a malformed message).
+
+    Celery's own consumer logs such a message and rejects or acks it, so its client waits for a
+    result that never comes. The contract wants an answer: the task fails with `bad_request`,
+    as the Java and Erlang workers fail it.
+    """
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        """A message Celery cannot run (a refused serializer lands here): log, reject, then fail the task."""
+        super().on_invalid_task(body, message, exc)
+        self._fail(message)
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        """A message Celery cannot decode at all: log and ack as Celery does, then fail the task."""
+        super().on_decode_error(message, exc)
+        self._fail(message)
+
+    def _fail(self, message: Any) -> None:
+        task_id = (message.headers or {}).get("id")
+        if task_id:
+            kind = message.content_type
+            why = (f'content type "{kind}" is not accepted (JSON only)' if kind != "application/json" else
+                   "not a task message Celery can run")
+            self.app.backend.mark_as_failure(task_id, ValueError(f"{BAD_REQUEST}: {why}"))
+
+
 def create_app(service: Service, redis_url: str, queue: str) -> Celery:
     """The Celery app with the three tasks registered, routed to `queue`."""
     app = Celery("bench", broker=redis_url, backend=redis_url, set_as_current=True)
@@ -51,6 +79,7 @@ def create_app(service: Service, redis_url: str, queue: str) -> Celery:
         task_acks_late=False,
         worker_prefetch_multiplier=4,
         worker_disable_rate_limits=True,
+        worker_consumer="bench_service.celery_app:JsonOnlyConsumer",
     )
 
     @app.task(name="bench.echo", typing=False)
