@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +23,9 @@ from typing import Any
 
 import psutil
 
-from harness import REPO
-from harness.contract.manifest import Service, fill
+from harness.contract.endpoint import Endpoint
+from harness.contract.manifest import Service, base_values, fill
+from harness.contract.transports import get as get_transport
 from harness.errors import HarnessError, ServiceStartError
 
 
@@ -250,24 +250,6 @@ def start_redis(log_dir: Path, cores: str | None = None, attempts: int = 3) -> R
 
 
 @dataclass
-class Endpoint:
-    """Where a started service transport can be reached."""
-
-    service: str
-    transport: str
-    host: str
-    port: int
-    redis_url: str
-    queue: str
-
-    def describe(self) -> str:
-        """A short human-readable address."""
-        if self.transport in ("redis", "celery"):
-            return f"{self.redis_url} queue {self.queue}"
-        return f"{self.host}:{self.port}"
-
-
-@dataclass
 class Supervisor:
     """Owns every process of a run: starts them, and stops all of them on `close()`."""
 
@@ -291,22 +273,22 @@ class Supervisor:
 
         `queue` reuses a queue key (to restart a worker where a killed one left off).
         """
-        from harness.clients import make_client
+        from harness.contract.transports import make_client
 
         if transport not in svc.commands:
             raise HarnessError(f"{svc.name} does not serve {transport}: {svc.gap(transport)}")
         missing = svc.missing_programs()
         if missing:
             raise HarnessError(f"{svc.name} needs {', '.join(missing)} on PATH: run `make setup`")
-        needs_redis = transport in ("redis", "celery")
-        redis_url = self.ensure_redis().url if needs_redis else ""
+        kind = get_transport(transport)
+        redis_url = self.ensure_redis().url if kind.broker else ""
         if queue is None:
-            queue = f"bench.{svc.name}" if transport == "celery" else f"bench:{svc.name}:{os.getpid()}:{time.time_ns()}"
+            queue = kind.queue(svc.name, f"{os.getpid()}:{time.time_ns()}")
         last: Exception | None = None
         for _ in range(attempts):
             port = free_port(self.host)
-            values = {"host": self.host, "port": str(port), "redis_url": redis_url, "queue": queue,
-                      "python": sys.executable, "repo": str(REPO)}
+            values = {**base_values(), "host": self.host, "port": str(port), "redis_url": redis_url,
+                      "queue": queue}
             command = fill(svc.commands[transport], values)
             env = {**svc.env, **self.extra_env}
             proc = spawn(f"{svc.name}/{transport}", command,
