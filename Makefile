@@ -51,7 +51,7 @@ setup: ## Install system packages (apt, when root), .venv and the services' depe
 
 .PHONY: build
 build: setup ## Build every service (their manifests' build steps)
-	$(PY) -m harness build $(SERVICES)
+	$(PY) -m harness build --log .build/build.log $(SERVICES)
 
 .PHONY: check
 check: build ## Conformance: every vector over every service x transport

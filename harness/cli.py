@@ -73,7 +73,7 @@ def _run_steps(svc: Service, steps: list[str], what: str, log: Path | None = Non
             print(f"[{svc.name}] {what}: {command}", flush=True)
             code = subprocess.call(command, shell=True, cwd=svc.folder)
         else:
-            print(f"setup: {svc.name}: {command} ... ", end="", flush=True)
+            print(f"{what}: {svc.name}: {command} ... ", end="", flush=True)
             with log.open("a", encoding="utf-8") as out:
                 out.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {svc.name} {what}: {command}\n")
                 out.flush()
@@ -126,8 +126,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Run every selected manifest's build steps."""
-    failed = [s.name for s in select(args.services) if not _run_steps(s, s.build, "build")]
+    """Run every selected manifest's build steps (with --log, their output goes there, one line a step here)."""
+    log = Path(args.log) if args.log else None
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    failed = [s.name for s in select(args.services) if not _run_steps(s, s.build, "build", log=log)]
     if failed:
         print(f"build failed for: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -424,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                            ("clean", cmd_clean, "run manifests' clean steps")):
         s = sub.add_parser(name, help=text)
         s.add_argument("services", nargs="*", metavar="SERVICE")
+        if name == "build":
+            s.add_argument("--log", help="send the steps' output to this file (one line a step on the terminal)")
         s.set_defaults(fn=fn)
     s = sub.add_parser("setup", help="run manifests' setup steps (make setup calls it)")
     s.add_argument("services", nargs="*", metavar="SERVICE")

@@ -56,6 +56,15 @@ def _png(fig: Figure) -> str:
     return b64(buf.getvalue())
 
 
+def _floor_manifests() -> list[Any]:
+    from harness.contract.manifest import discover_floors
+
+    try:
+        return discover_floors()
+    except HarnessError:  # a broken manifest in the checkout must not stop an old run's report
+        return []
+
+
 def line_styles() -> dict[str, Any]:
     """The matplotlib dash pattern of each transport (the registry's), so a chart tells transports apart."""
     return {name: t.line_style for name, t in REGISTRY.items()}
@@ -293,7 +302,7 @@ def unstable_box(cells: list[Cell]) -> str:
 def summary_table(rows: list[Row], payloads: list[str]) -> str:
     """The answer first: one table row per closed-loop cell, each transport's floor on top."""
     fl = floors(rows)
-    head = ("<tr><th>payload</th><th>service</th><th>transport</th><th>p50 µs</th><th>p99 µs</th>"
+    head = ("<tr><th>payload</th><th>caller → service</th><th>transport</th><th>p50 µs</th><th>p99 µs</th>"
             "<th>p99.9 µs</th><th>floor p50 µs</th><th>req/s</th><th>service CPU µs/req</th>"
             "<th>+ redis CPU µs/req</th><th>requests</th><th>errors</th><th>wrong</th><th>notes</th></tr>")
     body = []
@@ -317,11 +326,11 @@ def summary_table(rows: list[Row], payloads: list[str]) -> str:
         cls = {"gap": "gap", "failed": "failed"}.get(r.status, "bad" if r.errors or r.wrong else "")
         if r.kind == "floor":
             cls += " floor"
-        redis_cpu = r.service_plus_redis_us_per_req if r.transport in ("redis", "celery") else None
+        redis_cpu = r.service_plus_redis_us_per_req if REGISTRY[r.transport].broker else None
         f = fl.get(r.transport)
         floor_p50 = f.latency_us["p50"] if f and r.kind != "floor" and r.op == f.op else None
         body.append(
-            f"<tr class='{cls}'><td>{html.escape(r.payload)}</td><td>{html.escape(r.service)}</td>"
+            f"<tr class='{cls}'><td>{html.escape(r.payload)}</td><td>{html.escape(r.caller)} → {html.escape(r.service)}</td>"
             f"<td>{r.transport}</td><td>{_fmt(lat.get('p50'))}{_spread(r, 'p50_reps')}</td>"
             f"<td>{_fmt(lat.get('p99'))}</td><td>{_fmt(lat.get('p99.9'))}</td><td>{_fmt(floor_p50)}</td>"
             f"<td>{_fmt(r.throughput_rps)}{_spread(r, 'throughput_reps')}</td>"
@@ -381,31 +390,36 @@ def sweep_table(rows: list[Row]) -> str:
             f"<th>notes</th></tr>{''.join(body)}</table>")
 
 
-def celery_table(rows: list[Row]) -> str:
-    """What Celery costs over the raw Redis queue, per service and payload: extra µs and extra CPU."""
-    by = {(r.service, r.payload, r.transport): r for r in rows
-          if r.kind == "closed" and r.transport in ("redis", "celery") and r.latency_us}
-    pairs = sorted({(s, p) for s, p, _ in by if (s, p, "redis") in by and (s, p, "celery") in by})
+def framework_tables(rows: list[Row]) -> str:
+    """What a framework transport costs over the raw transport it is built on (the registry's `built_on`)."""
+    return "".join(framework_table(rows, name, t.built_on) for name, t in REGISTRY.items() if t.built_on)
+
+
+def framework_table(rows: list[Row], framework: str, raw: str) -> str:
+    """Per caller, service and payload: the extra µs and CPU of `framework` over `raw`."""
+    by = {(r.caller, r.service, r.payload, r.transport): r for r in rows
+          if r.kind == "closed" and r.transport in (raw, framework) and r.latency_us}
+    pairs = sorted({k[:3] for k in by if (*k[:3], raw) in by and (*k[:3], framework) in by})
     if not pairs:
         return ""
     body = []
-    for svc, payload in pairs:
-        q, c = by[(svc, payload, "redis")], by[(svc, payload, "celery")]
+    for caller, svc, payload in pairs:
+        q, c = by[(caller, svc, payload, raw)], by[(caller, svc, payload, framework)]
         dp50 = c.latency_us["p50"] - q.latency_us["p50"]
         qcpu, ccpu = q.service_plus_redis_us_per_req, c.service_plus_redis_us_per_req
         dcpu = ccpu - qcpu if qcpu is not None and ccpu is not None else None
         ratio = c.throughput_rps / q.throughput_rps if q.throughput_rps and c.throughput_rps is not None else None
-        body.append(f"<tr><td>{html.escape(payload)}</td><td>{html.escape(svc)}</td>"
+        body.append(f"<tr><td>{html.escape(payload)}</td><td>{html.escape(caller)} → {html.escape(svc)}</td>"
                     f"<td>{_fmt(q.latency_us['p50'])}</td><td>{_fmt(c.latency_us['p50'])}</td><td>{_fmt(dp50)}</td>"
                     f"<td>{_fmt(qcpu, 1)}</td><td>{_fmt(ccpu, 1)}</td><td>{_fmt(dcpu, 1)}</td>"
                     f"<td>{_fmt(ratio, 2)}</td></tr>")
-    return ("<h2>Celery against the raw Redis queue</h2><p>The same operation through Celery (task protocol v2, "
-            "JSON, Redis broker and result backend) and through the project's reliable Redis list queue, per "
-            "service: what the framework costs. CPU counts the service's process tree and redis-server together, "
-            "since both transports do their work in both.</p><table class='summary'><tr><th>payload</th>"
-            "<th>service</th><th>queue p50 µs</th><th>Celery p50 µs</th><th>Celery adds µs</th>"
-            "<th>queue CPU µs/req</th><th>Celery CPU µs/req</th><th>Celery adds CPU µs/req</th>"
-            f"<th>Celery throughput / queue throughput</th></tr>{''.join(body)}</table>")
+    f, r = html.escape(framework), html.escape(raw)
+    return (f"<h2>{f} against {r}</h2><p>The same operation through {f} and through the raw {r} transport it is "
+            f"built on, per service: what the framework costs. CPU counts the service's process tree and "
+            f"redis-server together, since both transports do their work in both.</p><table class='summary'>"
+            f"<tr><th>payload</th><th>caller → service</th><th>{r} p50 µs</th><th>{f} p50 µs</th>"
+            f"<th>{f} adds µs</th><th>{r} CPU µs/req</th><th>{f} CPU µs/req</th><th>{f} adds CPU µs/req</th>"
+            f"<th>{f} throughput / {r} throughput</th></tr>{''.join(body)}</table>")
 
 
 CSS = """
@@ -459,6 +473,7 @@ def write_report(run: Path) -> Path:
     legend += "".join(f"<span><i style='background:{colours[s]}'></i>{html.escape(s)} (floor)</span>"
                       for s in floor_names)
     placement = meta.get("placement", {})
+    floor_languages = ", ".join(sorted({f.language for f in _floor_manifests()})) or "the harness's language"
     failed = [r for r in rows if r.status == "failed"]
     failures = "".join(f"<li><b>{html.escape(r.service)}/{r.transport}/{html.escape(r.payload)}</b> ({r.kind}): "
                        f"<pre>{html.escape(r.reason)}</pre></li>" for r in failed)
@@ -490,8 +505,8 @@ are shared by the load generator, the services and redis-server: placement (task
 load generator <b>{html.escape(str(placement.get('loadgen')))}</b>, services <b>{html.escape(str(placement.get('services')))}</b>,
 redis-server <b>{html.escape(str(placement.get('redis')))}</b>. A cell whose load generator used ≥ 90% of a core, or
 fell behind its arrival schedule, is marked client-bound: its throughput is the harness's limit, not the service's.
-The <i>floor</i> of each transport is the same client against a responder that does no work, written in Python
-(<code>harness/floor/</code>): a server in a runtime with cheaper I/O (JeroMQ, Jedis) can come in under it. {pingpong}</p>
+The <i>floor</i> of each transport is the same client against a responder that does no work, written in
+{html.escape(floor_languages)} (<code>harness/floor/</code>): a server in a runtime with cheaper I/O can come in under it. {pingpong}</p>
 {warn_html}
 <h2>Summary</h2>
 <p class="legend">{legend}</p>
@@ -499,7 +514,7 @@ The <i>floor</i> of each transport is the same client against a responder that d
 <p>Also as CSV: <a href="cells.csv">cells.csv</a>; raw histograms in <code>hist/</code>; service logs in <code>logs/</code>.</p>
 {'<h2>Failed cells</h2><ul>' + failures + '</ul>' if failed else ''}
 {open_table(rows)}
-{celery_table(rows)}
+{framework_tables(rows)}
 {''.join(extra)}
 <h2>Charts</h2>
 {''.join(sections)}
