@@ -21,13 +21,29 @@ from harness.errors import ManifestError
 
 PLACEHOLDERS = ("host", "port", "redis_url", "queue", "python", "repo")
 """What the harness fills into manifest commands; `{python}` is the harness's own interpreter."""
+CALLER_PLACEHOLDERS = ("master_host", "master_port", "python", "repo")
+"""What the harness fills into a caller's command (contract/LOADGEN.md, "Starting a generator")."""
 _KNOWN_KEYS = {"name", "language", "build", "test", "requires", "warmup_s", "runtime_version",
                "env", "transports", "unsupported", "role", "colour", "reference", "setup", "clean", "system",
-               "versions"}
+               "versions", "caller"}
 ROLES = ("service", "floor")
 """service: a language service of the matrix; floor: a responder that does no work (each transport's floor)."""
 FLOORS = REPO / "harness" / "floor"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A service's load generator in its own language: a Locust worker (contract/LOADGEN.md)."""
+
+    command: str
+    requires: list[str] = field(default_factory=list)
+    warmup_s: float = 0.0
+    transports: list[str] = field(default_factory=list)
+
+    def missing_programs(self) -> list[str]:
+        """Programs the caller requires that are not on PATH."""
+        return [p for p in self.requires if shutil.which(p) is None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class Service:
     clean: list[str] = field(default_factory=list)
     system: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    caller: Caller | None = None
 
     @property
     def transports(self) -> list[str]:
@@ -128,6 +145,7 @@ def load_manifest(path: Path) -> Service:
         raise ManifestError(f"{path}: colour = {colour!r}; give a hex colour such as \"#3572A5\"")
     system = _str_table(data, "system", path, "a program (or a path pattern) to the Debian packages that provide it")
     versions = _str_table(data, "versions", path, "a tool's name to a command printing its version")
+    caller = _caller(data.get("caller"), path, list(commands))
     return Service(
         name=name,
         language=data["language"],
@@ -147,7 +165,32 @@ def load_manifest(path: Path) -> Service:
         clean=_str_list(data, "clean", path),
         system=system,
         versions=versions,
+        caller=caller,
     )
+
+
+def _caller(table: Any, path: Path, served: list[str]) -> Caller | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict) or not isinstance(table.get("command"), str):
+        raise ManifestError(f"{path}: [caller] needs command = \"...\" (a Locust worker; contract/LOADGEN.md)")
+    for name in _PLACEHOLDER.findall(table["command"]):
+        if name not in CALLER_PLACEHOLDERS:
+            raise ManifestError(f"{path}: [caller] uses {{{name}}}; the harness fills in only "
+                                f"{', '.join('{' + p + '}' for p in CALLER_PLACEHOLDERS)}")
+    transports = _str_list(table, "transports", path) or [t for t in TRANSPORTS if t in served]
+    bad = [t for t in transports if t not in TRANSPORTS]
+    if bad:
+        raise ManifestError(f"{path}: [caller] transports names unknown transports {bad}")
+    warmup = table.get("warmup_s", 0)
+    if not isinstance(warmup, int | float) or warmup < 0:
+        raise ManifestError(f"{path}: [caller] warmup_s must be a number of seconds >= 0")
+    unknown = set(table) - {"command", "requires", "warmup_s", "transports"}
+    if unknown:
+        raise ManifestError(f"{path}: [caller] has unknown keys {sorted(unknown)}; it takes command, requires, "
+                            "warmup_s, transports")
+    return Caller(command=table["command"], requires=_str_list(table, "requires", path), warmup_s=float(warmup),
+                  transports=transports)
 
 
 def _str_table(data: dict[str, Any], key: str, path: Path, meaning: str) -> dict[str, str]:
@@ -183,6 +226,12 @@ def discover_floors(folder: Path = FLOORS) -> list[Service]:
     """Every manifest with role = "floor" under `folder`: the responders measured as each transport's floor."""
     floors = [load_manifest(m) for m in sorted(folder.glob("**/service.toml"))]
     return [f for f in floors if f.role == "floor"]
+
+
+def callers(services: dict[str, Service] | None = None) -> dict[str, Caller]:
+    """Every service's caller, by the service's name (the harness's own Locust users are not among them)."""
+    found = services if services is not None else discover()
+    return {name: s.caller for name, s in found.items() if s.caller is not None}
 
 
 def reference_service(services: dict[str, Service] | None = None) -> Service:

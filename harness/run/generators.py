@@ -2,8 +2,9 @@
 
 Without workers, one headless Locust process runs Python's users itself. With workers, a
 Locust master and `workers` local Python worker processes (plus `remote_workers` started on
-other hosts with `python -m harness worker`) follow contract/LOADGEN.md. Every process is
-pinned to the scenario's load-generator cores, logs to results/<run>/logs/, and is stopped
+other hosts with `python -m harness worker`) follow contract/LOADGEN.md. A caller of another
+language (a manifest's `[caller]`) is a master and that caller's worker process. Every process
+is pinned to the scenario's load-generator cores, logs to results/<run>/logs/, and is stopped
 with its whole process group.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO
+from harness.contract.manifest import Service, base_values, fill
 from harness.errors import HarnessError
 from harness.loadgen.protocol import WORKER_CLASS, CellFile
 from harness.processes.supervisor import Proc, free_port, spawn, stop_group, tree_cpu_seconds
@@ -42,6 +44,7 @@ class Generators:
     procs: list[Proc]
     cell: CellFile
     run_time_s: int
+    workers: list[Proc] | None = None
 
     @property
     def main(self) -> Proc:
@@ -87,6 +90,15 @@ class Generators:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return data
 
+    def died(self) -> str:
+        """Why a worker process failed during the cell (it exited with an error or was killed), or ''."""
+        for w in self.workers or []:
+            code = w.popen.poll()
+            if code is not None and code != 0:
+                return (f"the load generator {w.name} exited with code {code} during the cell; "
+                        f"log {w.log_path}:\n{w.log_tail(10)}")
+        return ""
+
     def stop(self) -> None:
         """Stop every process (and its children)."""
         for p in self.procs:
@@ -95,13 +107,26 @@ class Generators:
 
 def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str, str], logs: Path,
                      workers: int = 0, remote_workers: int = 0, master_bind: str = "127.0.0.1",
-                     master_port: int = 0) -> Generators:
-    """Write the cell file and start the cell's Locust process(es)."""
-    cell.write(path)
+                     master_port: int = 0, caller: Service | None = None) -> Generators:
+    """Write the cell file and start the cell's Locust process(es); `caller`: a manifest's caller drives it."""
     cid = cell.config.cell
     cores = placement.get("loadgen")
     run_time = math.ceil(cell.config.plan.total_s + 0.5)  # Locust takes whole seconds
     spawn_rate = str(max(users, 1) * 10)
+    if caller is not None and caller.caller is not None:
+        cell.workers = 1
+        cell.write(path)
+        port = free_port()
+        master = locust_argv("--master", "--headless", "--expect-workers", "1", "--expect-workers-max-wait", "60",
+                             "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "-u", str(users),
+                             "-r", spawn_rate, "-t", f"{run_time + 30}s", "--only-summary", "--stop-timeout", "5",
+                             "--bench-cell", str(path), WORKER_CLASS)
+        main = spawn(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cwd=REPO, cores=cores)
+        command = fill(caller.caller.command, {**base_values(), "master_host": "127.0.0.1", "master_port": str(port)})
+        worker = spawn(f"{caller.name}-caller:{cid}", command, logs / f"caller-{cid}.log", cwd=caller.folder,
+                       env=caller.env, cores=cores)
+        return Generators([main, worker], cell, run_time + 30, workers=[worker])
+    cell.write(path)
     if not workers and not remote_workers:
         argv = locust_argv("--headless", "-u", str(users), "-r", spawn_rate, "-t", f"{run_time}s", "--only-summary",
                            "--stop-timeout", "5", "--web-host", "127.0.0.1", "--bench-cell", str(path), WORKER_CLASS)
@@ -118,4 +143,4 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
         argv = locust_argv("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
         procs.append(spawn(f"locust-worker{k}:{cid}", argv, logs / f"locust-{cid}.worker{k}.log", cwd=REPO,
                            cores=cores))
-    return Generators(procs, cell, run_time + 30)
+    return Generators(procs, cell, run_time + 30, workers=procs[1:])

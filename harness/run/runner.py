@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.contract.endpoint import Endpoint
-from harness.contract.manifest import Service, discover_floors, select
+from harness.contract.manifest import Service, discover, discover_floors, select
 from harness.contract.transports import get as get_transport
 from harness.errors import HarnessError
 from harness.loadgen.payloads import make_payload, user_class_name
@@ -52,6 +52,7 @@ class Runner:
         self.master_bind = master_bind
         self.master_port = master_port
         self.services = select(scenario.services or None)
+        self.callers = resolve_callers(scenario.callers)
         self.result = Run(run=out_dir.name, scenario=scenario.name, caller_bound_util=CLIENT_BOUND_UTIL)
 
     @property
@@ -73,12 +74,25 @@ class Runner:
                 for t in sc.transports:
                     if t in floor.commands:
                         spec = CellSpec("floor", echo, 0, sc.users, Plan.closed(sc.warmup_s, sc.duration_s))
-                        work.append((floor, t, [spec]))
+                        work.append((floor, t, self._caller_specs([spec], t)))
         for svc in self.services:
             for t in sc.transports:
                 if t in svc.commands or (svc.name, t) in self.external:
-                    work.append((svc, t, cell_specs(sc, t, max(sc.warmup_s, svc.warmup_s))))
+                    work.append((svc, t, self._caller_specs(cell_specs(sc, t, max(sc.warmup_s, svc.warmup_s)), t)))
         return work
+
+    def _caller_specs(self, specs: list[CellSpec], transport: str) -> list[CellSpec]:
+        """The harness's own cells, then each other caller's share of them (the scenario's [caller_matrix])."""
+        out = [s for s in specs] if HARNESS_CALLER in self.callers else []
+        for name, svc in self.callers.items():
+            if svc is None or svc.caller is None or transport not in svc.caller.transports:
+                continue
+            for s in specs:
+                if self.scenario.other_caller_runs(s, transport):
+                    warm = max(s.plan.phases[0].duration_s, svc.caller.warmup_s) if s.plan.phases else 0.0
+                    plan = replace(s.plan, phases=[replace(s.plan.phases[0], duration_s=warm), *s.plan.phases[1:]])
+                    out.append(replace(s, caller=name, plan=plan))
+        return out
 
     def run(self) -> Path:
         """Run every cell; returns the results folder (valid even if interrupted)."""
@@ -207,16 +221,20 @@ class Runner:
                              phases=str(folder / f"{base.id}.phases.json"),
                              workers=self.workers + self.remote_workers)
         redis_proc = sup.redis.proc if (sup.redis and get_transport(endpoint.transport).broker) else None
+        caller = self.callers.get(spec.caller)
         gens = start_generators(cell_file, folder / f"{base.id}.cell.json", spec.users, self.scenario.placement,
                                 self.out / "logs", self.workers, self.remote_workers, self.master_bind,
-                                self.master_port)
+                                self.master_port, caller=caller)
         try:
             samples = self._sample_phases(gens, proc, redis_proc)
             data = gens.wait_results()
+            died = gens.died()
         except HarnessError as e:
-            return replace(base, status="failed", reason=f"load generator: {e}")
+            return replace(base, status="failed", reason=f"{gens.died()}\nload generator: {e}".strip())
         finally:
             gens.stop()
+        if died:
+            return replace(base, status="failed", reason=died)
         out = CellOutput(self.out, base.id, service_measured=proc is not None)
         return cell_from_results(base, out, data, name, samples, spec.plan.slo)
 
@@ -236,7 +254,7 @@ class Runner:
         return samples
 
     def _base(self, svc: Service, transport: str, spec: CellSpec) -> Cell:
-        return Cell(id=cell_id(HARNESS_CALLER, svc.name, transport, spec.label, spec.rep), caller=HARNESS_CALLER,
+        return Cell(id=cell_id(spec.caller, svc.name, transport, spec.label, spec.rep), caller=spec.caller,
                     service=svc.name, language=svc.language, transport=transport, payload=spec.payload["name"],
                     op=spec.payload["op"], payload_spec=spec.payload, kind=spec.kind, rep=spec.rep, users=spec.users,
                     tokens=spec.payload.get("tokens"), size=spec.payload.get("size"))
@@ -247,6 +265,27 @@ class Runner:
 
     def _write(self) -> None:
         self.result.write(self.out)
+
+
+def resolve_callers(names: list[str]) -> dict[str, Service | None]:
+    """The scenario's callers: the harness's own (None: Locust's users) and the services whose manifest has one.
+
+    Empty `names`: every caller that exists and whose programs are on PATH.
+    """
+    found: dict[str, Service | None] = {HARNESS_CALLER: None}
+    found.update({name: s for name, s in discover().items() if s.caller is not None})
+    if not names:
+        return {n: s for n, s in found.items() if s is None or not (s.caller and s.caller.missing_programs())}
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise HarnessError(f"unknown caller(s) {', '.join(unknown)}; callers here: {', '.join(found)} "
+                           "(a service declares one with a [caller] table in its manifest)")
+    for n in names:
+        s = found[n]
+        missing = s.caller.missing_programs() if s is not None and s.caller is not None else []
+        if missing:
+            raise HarnessError(f"the {n} caller needs {', '.join(missing)} on PATH: run `make setup`")
+    return {n: found[n] for n in names}
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from harness import REPO
 from harness.contract.transports import TRANSPORTS
 from harness.errors import HarnessError
-from harness.loadgen.protocol import Plan, Slo
+from harness.loadgen.protocol import HARNESS_CALLER, Plan, Slo
 
 DEFAULT_PLACEMENT = {"loadgen": "0", "services": "1", "redis": "1"}
 
@@ -42,6 +42,15 @@ class Scenario:
     floor: bool = True
     env: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    callers: list[str] = field(default_factory=list)
+    caller_matrix: dict[str, Any] = field(default_factory=dict)
+
+    def other_caller_runs(self, spec: CellSpec, transport: str) -> bool:
+        """Whether a caller other than the harness's own runs this cell (`[caller_matrix]` narrows what they run)."""
+        m = self.caller_matrix
+        return (spec.kind in m.get("kinds", ["closed", "open", "sweep", "curve", "floor"])
+                and spec.payload["name"] in m.get("payloads", [spec.payload["name"]])
+                and transport in m.get("transports", [transport]))
 
 
 @dataclass
@@ -53,6 +62,7 @@ class CellSpec:
     rep: int
     users: int
     plan: Plan
+    caller: str = HARNESS_CALLER
 
     @property
     def label(self) -> str:
@@ -89,6 +99,13 @@ def load_scenario(path: Path) -> Scenario:
     if data.get("sweep") and not data["sweep"].get("rates"):
         raise HarnessError(f"{path}: [sweep] needs rates = [...] (requests/s, increasing)")
     placement = {**DEFAULT_PLACEMENT, **data.get("placement", {})}
+    callers = data.get("callers", [])
+    if not isinstance(callers, list) or not all(isinstance(c, str) for c in callers):
+        raise HarnessError(f"{path}: callers = [\"python\", \"java\", ...] (empty: every caller that exists)")
+    matrix = data.get("caller_matrix", {})
+    unknown = set(matrix) - {"payloads", "transports", "kinds"}
+    if unknown:
+        raise HarnessError(f"{path}: [caller_matrix] takes payloads, transports and kinds, not {sorted(unknown)}")
     return Scenario(
         name=str(data.get("name", path.stem)), path=path, services=list(data.get("services", [])),
         transports=list(transports), payloads=payloads, users=int(load.get("users", 4)),
@@ -96,6 +113,7 @@ def load_scenario(path: Path) -> Scenario:
         repetitions=int(load.get("repetitions", 1)), placement={k: str(v) for k, v in placement.items()},
         seed=int(data.get("seed", 1)), open=data.get("open"), sweep=data.get("sweep"), curve=data.get("curve"),
         floor=bool(data.get("floor", True)), env={k: str(v) for k, v in data.get("env", {}).items()}, raw=data,
+        callers=list(callers), caller_matrix=dict(matrix),
     )
 
 

@@ -1,0 +1,123 @@
+"""The caller axis: a load generator that joins the Locust master as a worker (contract/LOADGEN.md).
+
+The caller here is Python's own Locust worker declared as a manifest's [caller], so these tests
+check the harness's side of the protocol with a real master and a real worker process; each
+language's caller has its own protocol tests in its folder.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.contract.manifest import Service, load_manifest
+from harness.run.runner import Runner
+from harness.run.scenario import load_scenario
+
+PYWORKER = """
+name = "pyworker"
+language = "Python"
+[transports.http]
+command = "true"
+[caller]
+command = '''{python} -m locust -f {repo}/harness/loadgen/locustfile.py --worker \
+  --master-host {master_host} --master-port {master_port} --loglevel WARNING --skip-log-setup'''
+transports = ["http"]
+"""
+
+SCENARIO = """
+name = "callers"
+services = ["python"]
+transports = ["http"]
+floor = false
+seed = 1
+[env]
+BENCH_EXTRA_WORK_US = "{extra}"
+[load]
+users = 1
+duration_s = 2
+warmup_s = 0.5
+repetitions = 3
+[[payloads]]
+name = "echo-64B"
+op = "echo"
+size = 64
+"""
+
+
+@pytest.fixture(scope="module")
+def pyworker(tmp_path_factory: pytest.TempPathFactory) -> Service:
+    folder = tmp_path_factory.mktemp("callers") / "pyworker"
+    folder.mkdir()
+    (folder / "service.toml").write_text(PYWORKER)
+    return load_manifest(folder / "service.toml")
+
+
+def _run(tmp: Path, pyworker: Service, extra_us: int, name: str) -> list[dict]:
+    scenario_file = tmp / f"{name}.toml"
+    scenario_file.write_text(SCENARIO.format(extra=extra_us))
+    runner = Runner(load_scenario(scenario_file), tmp / name)
+    runner.callers["pyworker"] = pyworker
+    runner.run()
+    cells: list[dict] = json.loads((tmp / name / "cells.json").read_text())["cells"]
+    return cells
+
+
+def test_both_callers_measure_the_same_added_latency(tmp_path: Path, pyworker: Service) -> None:
+    base = _p50s(_run(tmp_path, pyworker, 0, "fast"))
+    slow = _p50s(_run(tmp_path, pyworker, 1000, "slow"))
+    assert set(base) == set(slow) == {"python", "pyworker"}
+    added = {caller: statistics.median(slow[caller]) - statistics.median(base[caller]) for caller in base}
+    # 1 ms of extra CPU work per request, one user (no queueing), medians of 3 repetitions: each caller sees
+    # it, and they agree within the noise of a 2-core machine (the busy-spin stretches when cores are shared).
+    for caller, delta in added.items():
+        assert 700 < delta < 8000, (caller, added, base, slow)
+    assert abs(added["python"] - added["pyworker"]) < max(1000, 0.5 * max(added.values())), (added, base, slow)
+
+
+def _p50s(cells: list[dict]) -> dict[str, list[float]]:
+    """Each caller's p50 per repetition, after checking every cell measured correctly."""
+    out: dict[str, list[float]] = {}
+    for c in cells:
+        assert c["status"] == "ok" and c["requests"] > 50 and c["wrong"] == 0, c
+        assert c["id"].startswith(f"{c['caller']}.python.http.")
+        out.setdefault(c["caller"], []).append(c["latency_us"]["p50"])
+    return out
+
+
+def test_a_caller_that_dies_mid_cell_fails_the_cell_and_the_run_goes_on(tmp_path: Path, pyworker: Service) -> None:
+    scenario_file = tmp_path / "die.toml"
+    scenario_file.write_text(SCENARIO.format(extra=0).replace("duration_s = 2", "duration_s = 6")
+                             .replace("repetitions = 3", "repetitions = 1"))
+    runner = Runner(load_scenario(scenario_file), tmp_path / "die")
+    runner.callers = {"pyworker": pyworker, "python": None}
+    killed: list[int] = []
+
+    def kill_the_worker() -> None:
+        """SIGKILL the caller's worker process 1.5 s into its cell."""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if any((tmp_path / "die" / "cells").glob("pyworker.*.phases.json")):
+                time.sleep(1.5)
+                for p in psutil.Process().children(recursive=True):
+                    if "--worker" in p.cmdline():
+                        p.kill()
+                        killed.append(p.pid)
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=kill_the_worker)
+    t.start()
+    runner.run()
+    t.join()
+    assert killed, "the worker was never seen"
+    cells = {c["caller"]: c for c in json.loads((tmp_path / "die" / "cells.json").read_text())["cells"]}
+    assert cells["pyworker"]["status"] == "failed"
+    assert "exited with code -9" in cells["pyworker"]["reason"]
+    assert cells["python"]["status"] == "ok"  # the run went on
