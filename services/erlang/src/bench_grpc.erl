@@ -28,9 +28,9 @@
 -define(MAX_BUFFERED, 64 * 1024 * 1024).          % request bytes held by one connection
 -define(MAX_RESETS, 1000).
 -define(RECENT, 256).                              % closed stream ids remembered
--define(HANDSHAKE_TIMEOUT, 10000).
--define(IDLE_TIMEOUT, 120000).
--define(STALLED_TIMEOUT, 60000).
+%% Timeouts (ms), settings of the application (grpc_timeouts) with these defaults: the
+%% client's preface and first SETTINGS, no stream open, streams open but nothing received.
+-define(TIMEOUTS, #{handshake => 10000, idle => 120000, stalled => 60000}).
 
 -type opts() :: #{host := inet:ip_address(), port := inet:port_number(),
                   acceptors := pos_integer()}.
@@ -69,6 +69,7 @@
                completed = 0 :: non_neg_integer(),
                goaway = false :: boolean(),
                max_msg :: pos_integer(),
+               timeouts :: #{handshake | idle | stalled := pos_integer()},
                out = [] :: iolist()}).            % reversed
 -type recent() :: {#{sid() => true}, queue:queue(sid())}.
 
@@ -95,7 +96,8 @@ connection(Sock) ->
         ok ->
             loop(#conn{sock = Sock, dec = bench_h2_codec:new(),
                        hpack = bench_hpack_codec:new_decoder(?HEADER_TABLE),
-                       max_msg = MaxBody + ?MESSAGE_SLACK});
+                       max_msg = MaxBody + ?MESSAGE_SLACK,
+                       timeouts = maps:merge(?TIMEOUTS, application:get_env(bench, grpc_timeouts, #{}))});
         {error, _} ->
             gen_tcp:close(Sock)
     end.
@@ -124,9 +126,9 @@ loop(#conn{sock = Sock} = C) ->
             gen_tcp:close(Sock)
     end.
 
-timeout(#conn{handshake = true}) -> ?HANDSHAKE_TIMEOUT;
-timeout(#conn{streams = S}) when map_size(S) =:= 0 -> ?IDLE_TIMEOUT;
-timeout(_C) -> ?STALLED_TIMEOUT.
+timeout(#conn{handshake = true, timeouts = #{handshake := T}}) -> T;
+timeout(#conn{streams = S, timeouts = #{idle := T}}) when map_size(S) =:= 0 -> T;
+timeout(#conn{timeouts = #{stalled := T}}) -> T.
 
 flush_out(#conn{out = []} = C) ->
     {ok, C};

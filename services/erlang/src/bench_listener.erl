@@ -6,7 +6,7 @@
 -module(bench_listener).
 -behaviour(gen_server).
 
--export([start_link/1, acceptor/3]).
+-export([start_link/1, port/1, acceptor/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type opts() :: #{name := atom(), module := module(), host := inet:ip_address(),
@@ -34,8 +34,16 @@ init(#{host := Host, port := Port, acceptors := N, module := Module, name := Nam
 spawn_acceptor(#{listen := Listen, module := Module}) ->
     proc_lib:spawn_link(?MODULE, acceptor, [Listen, self(), Module]).
 
+%% @doc The port the listener `Name' is bound to (when started with port 0).
+-spec port(atom()) -> inet:port_number().
+port(Name) ->
+    gen_server:call(Name, port).
+
 -spec handle_call(term(), gen_server:from(), state()) ->
-          {reply, {error, unknown_call}, state()}.
+          {reply, inet:port_number() | {error, unknown_call}, state()}.
+handle_call(port, _From, #{listen := Listen} = State) ->
+    {ok, Port} = inet:port(Listen),
+    {reply, Port, State};
 handle_call(_Request, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
