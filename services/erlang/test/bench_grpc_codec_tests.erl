@@ -24,6 +24,8 @@ malformed_requests_test_() ->
      ?_assertEqual(bad_field_value, M(req([{<<"x">>, <<" a">>}]))),
      ?_assertEqual(bad_field_value, M(req([{<<"x">>, <<"a\t">>}]))),
      ?_assertEqual(bad_field_value, M(req([{<<"x">>, <<0>>}]))),
+     ?_assertMatch({ok, #{path := <<"/x\t">>}},
+                   ?M:check_request(lists:keyreplace(<<":path">>, 1, req([]), {<<":path">>, <<"/x\t">>}))),
      ?_assertEqual(pseudo_header_after_regular, M(req([{<<":path">>, <<"/">>}]))),
      ?_assertEqual(bad_pseudo_header, M([{<<":status">>, <<"200">>} | req([])])),
      ?_assertEqual(bad_pseudo_header, M([{<<":foo">>, <<"1">>} | req([])])),
