@@ -97,7 +97,7 @@ def grpcurl(port: int, method: str, request: dict) -> dict | None:
          "-proto", "bench.proto", "-d", json.dumps(request), f"127.0.0.1:{port}",
          f"bench.v1.Bench/{method}"], capture_output=True, text=True, timeout=30)
     if out.returncode != 0:
-        print(out.stderr, flush=True)
+        print(f"  grpcurl {method}: {' '.join(out.stderr.split())}", flush=True)
         return None
     result: dict = json.loads(out.stdout)
     return result
