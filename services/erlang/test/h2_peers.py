@@ -3,8 +3,10 @@
 h2spec (RFC 9113 / RFC 7541 conformance) runs against the Erlang service and, with the same
 command, against the Python service's grpcio server; Erlang must pass at least as many
 cases, must still be running afterwards and must answer a grpcio Echo. grpcurl (grpc-go)
-calls Echo and Diff. h2spec and grpcurl are built into .build/bin by
-scripts/ensure-go-tools.sh, which this script runs when they are missing.
+calls Echo and Diff; grpc-java (test/GrpcJavaPeer.java on the Java service's shaded jar,
+which `make build` builds) calls Echo up to 16 MiB, Diff and two error statuses. h2spec and
+grpcurl are built into .build/bin by scripts/ensure-go-tools.sh, which this script runs when
+they are missing.
 
 Run: .venv/bin/python test/h2_peers.py  (exit status 0 when all pass)."""
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,6 +106,17 @@ def grpcurl(port: int, method: str, request: dict) -> dict | None:
     return result
 
 
+def grpc_java(port: int) -> None:
+    jar = REPO / "services" / "java" / "target" / "bench-service.jar"
+    if not jar.exists() or shutil.which("java") is None:
+        check(False, f"grpc-java peer: needs java and {jar} (build the Java service: make build)")
+        return
+    out = subprocess.run(["java", "-cp", str(jar), str(Path(__file__).parent / "GrpcJavaPeer.java"),
+                          str(port)], capture_output=True, text=True, timeout=180)
+    print(out.stdout + out.stderr[-2000:], end="", flush=True)
+    check(out.returncode == 0 and "FAIL" not in out.stdout, "grpc-java peer: every call answered as expected")
+
+
 def main() -> int:
     ensure_tools()
     with tempfile.TemporaryDirectory() as tmp, \
@@ -135,6 +149,7 @@ def main() -> int:
         check(got == want, f"grpcurl Diff: {got}")
         check(grpcurl(port, "Diff", {"a": ["__bench_fault__:internal"], "b": []}) is None,
               "grpcurl Diff with the internal hook fails")
+        grpc_java(port)
     print(f"{check.count} checks, {len(check.failures)} failed")
     return 1 if check.failures else 0
 
