@@ -109,7 +109,7 @@ loop(#conn{sock = Sock} = C) ->
             case events(Events, C#conn{dec = Dec}) of
                 {ok, C1} ->
                     case flush_out(C1) of
-                        {ok, C2} when C2#conn.goaway, C2#conn.waiting =:= [] ->
+                        {ok, C2} when C2#conn.goaway, map_size(C2#conn.streams) =:= 0 ->
                             %% The peer said GOAWAY and nothing is left to answer.
                             gen_tcp:close(Sock);
                         {ok, C2} ->

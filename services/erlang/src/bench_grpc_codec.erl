@@ -188,19 +188,32 @@ percent_encode(Bin) ->
 pct(C) when C >= 16#20, C =< 16#7e, C =/= $% -> <<C>>;
 pct(C) -> iolist_to_binary(io_lib:format("%~2.16.0B", [C])).
 
-%% @doc The response's leading field block (:status 200, the gRPC content type).
+%% @doc The response's leading field block (:status 200, the gRPC content type), encoded
+%% once per node.
 -spec response_headers() -> binary().
 response_headers() ->
-    bench_hpack_codec:encode([{<<":status">>, <<"200">>},
-                              {<<"content-type">>, <<"application/grpc">>}]).
+    maps:get(headers, blocks()).
 
 %% @doc The trailers closing a response: grpc-status and, for errors, grpc-message.
 -spec trailers(ok | bench_ops:code(), binary()) -> binary().
 trailers(ok, _Message) ->
-    bench_hpack_codec:encode([{<<"grpc-status">>, <<"0">>}]);
+    maps:get(ok_trailers, blocks());
 trailers(Code, Message) ->
     bench_hpack_codec:encode([{<<"grpc-status">>, integer_to_binary(status(Code))},
                               {<<"grpc-message">>, percent_encode(Message)}]).
+
+blocks() ->
+    case persistent_term:get({?MODULE, blocks}, undefined) of
+        undefined ->
+            Blocks = #{headers => bench_hpack_codec:encode(
+                                    [{<<":status">>, <<"200">>},
+                                     {<<"content-type">>, <<"application/grpc">>}]),
+                       ok_trailers => bench_hpack_codec:encode([{<<"grpc-status">>, <<"0">>}])},
+            persistent_term:put({?MODULE, blocks}, Blocks),
+            Blocks;
+        Blocks ->
+            Blocks
+    end.
 
 %% @doc A Trailers-Only response (one HEADERS frame with END_STREAM): an error before
 %% any message.
