@@ -27,6 +27,7 @@
 -define(MESSAGE_SLACK, 65536).
 -define(MAX_BUFFERED, 64 * 1024 * 1024).          % request bytes held by one connection
 -define(MAX_RESETS, 1000).
+-define(CHUNK_RUN, 64).
 -define(RECENT, 256).                              % closed stream ids remembered
 %% Timeouts (ms), settings of the application (grpc_timeouts) with these defaults: the
 %% client's preface and first SETTINGS, no stream open, streams open but nothing received.
@@ -38,7 +39,12 @@
 
 -record(stream, {state = open :: open | half_closed,
                  op :: echo | diff | {reject, Response :: tuple()},
-                 chunks = [] :: [binary()],        % request body, reversed
+                 %% the request body, reversed: the last DATA payloads, and before them
+                 %% runs of ?CHUNK_RUN payloads copied into one binary each (a body sent as
+                 %% 1-byte frames must not keep a list cell and sub-binary per byte)
+                 chunks = [] :: [binary()],
+                 nchunks = 0 :: non_neg_integer(),
+                 runs = [] :: [binary()],
                  size = 0 :: non_neg_integer(),          % DATA bytes received
                  held = 0 :: non_neg_integer(),          % of which kept in chunks
                  content_length = none :: none | non_neg_integer(),
@@ -368,17 +374,23 @@ stream_data(Sid, EndStream, Data, FlowLen, S0, C) ->
             answer_early(Sid, {too_large, too_large_message(Size - 5, C)}, C);
         #stream{} when C#conn.buffered + byte_size(Data) > ?MAX_BUFFERED ->
             answer_early(Sid, {too_large, <<"too many request bytes in flight on this connection">>}, C);
-        #stream{chunks = Chunks, held = Held} ->
+        #stream{held = Held} ->
             case announced_too_large(Size0, Data, C) of
                 {true, Len} ->
                     answer_early(Sid, {too_large, too_large_message(Len, C)}, C);
                 false ->
                     C1 = C#conn{buffered = C#conn.buffered + byte_size(Data)},
-                    S2 = S1#stream{chunks = [Data | Chunks], held = Held + byte_size(Data),
-                                   recv_unacked = U},
+                    S2 = add_chunk(Data, S1#stream{held = Held + byte_size(Data), recv_unacked = U}),
                     stream_more(Sid, EndStream, FlowLen, S2, C1)
             end
     end.
+
+add_chunk(<<>>, S) ->
+    S;
+add_chunk(Data, #stream{chunks = Chunks, nchunks = N, runs = Runs} = S) when N + 1 >= ?CHUNK_RUN ->
+    S#stream{chunks = [], nchunks = 0, runs = [iolist_to_binary(lists:reverse(Chunks, [Data])) | Runs]};
+add_chunk(Data, #stream{chunks = Chunks, nchunks = N} = S) ->
+    S#stream{chunks = [Data | Chunks], nchunks = N + 1}.
 
 %% The message's length prefix says at once whether it can be accepted.
 announced_too_large(0, <<_, Len:32, _/binary>>, #conn{max_msg = Max}) when Len > Max ->
@@ -414,12 +426,13 @@ answer_early(Sid, {Code, Message}, C) ->
 %% start the response.
 request_ended(Sid, #stream{content_length = CL, size = Size}, C) when CL =/= none, CL =/= Size ->
     stream_error(Sid, protocol_error, C);
-request_ended(Sid, #stream{op = Op, chunks = Chunks, held = Held} = S, C) ->
-    C1 = put_stream(Sid, S#stream{state = half_closed, chunks = [], held = 0},
+request_ended(Sid, #stream{op = Op, chunks = Chunks, runs = Runs, held = Held} = S, C) ->
+    C1 = put_stream(Sid, S#stream{state = half_closed, chunks = [], runs = [], held = 0},
                     C#conn{buffered = C#conn.buffered - Held}),
     Response = case Op of
                    {reject, Reject} -> rejection(Reject);
-                   _ -> call(Op, iolist_to_binary(lists:reverse(Chunks)), C#conn.max_msg)
+                   _ -> call(Op, iolist_to_binary(lists:reverse(Runs, lists:reverse(Chunks))),
+                             C#conn.max_msg)
                end,
     respond(Sid, Response, C1).
 

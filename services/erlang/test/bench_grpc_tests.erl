@@ -19,6 +19,8 @@ socket_test_() ->
                {timeout, 20, fun() -> rapid_reset(Port) end}},
               {"a message announced over the limit: RESOURCE_EXHAUSTED before its body",
                fun() -> too_large(Port) end},
+              {"a message in 1-byte DATA frames is reassembled",
+               fun() -> tiny_frames(Port) end},
               {"DATA on stream 0: GOAWAY PROTOCOL_ERROR, then closed",
                fun() -> data_on_stream_0(Port) end},
               {"no preface: GOAWAY and closed after the handshake timeout",
@@ -158,6 +160,19 @@ too_large(Port) ->
     ?assertMatch([_, _, {<<"grpc-status">>, <<"8">>}, {<<"grpc-message">>, _}], decode_block(Plain)),
     %% then RST_STREAM NO_ERROR: the client may stop sending
     ?assertMatch({3, 0, 1, <<0:32>>}, lists:last(Frames)),
+    gen_tcp:close(S).
+
+tiny_frames(Port) ->
+    S = connect(Port, []),
+    frame(S, 1, 4, 1, request_block()),
+    Data = list_to_binary([I rem 251 || I <- lists:seq(1, 1000)]),
+    Msg = iolist_to_binary(bench_pb_codec:encode_blob(Data)),
+    ok = gen_tcp:send(S, [bench_h2_codec:frame(0, 0, 1, <<B>>)
+                          || <<B>> <= <<0, (byte_size(Msg)):32, Msg/binary>>]),
+    frame(S, 0, 0, 1, <<>>),
+    frame(S, 0, 1, 1, <<>>),
+    Frames = recv_until(S, end_of(1), 5000),
+    ?assertEqual([<<0, (byte_size(Msg)):32, Msg/binary>>], [P || {0, _, 1, P} <- Frames]),
     gen_tcp:close(S).
 
 data_on_stream_0(Port) ->
