@@ -586,8 +586,10 @@ end_stream(Sid, How, #conn{streams = Streams} = C) ->
         reset -> C1#conn{reset = remember(Sid, C1#conn.reset), closed = remember(Sid, C1#conn.closed)}
     end.
 
+remember(Sid, {Set, _Q} = Recent) when is_map_key(Sid, Set) ->
+    Recent;
 remember(Sid, {Set, Q}) ->
-    case queue:len(Q) >= ?RECENT of
+    case map_size(Set) >= ?RECENT of
         true ->
             {{value, Old}, Q1} = queue:out(Q),
             {maps:put(Sid, true, maps:remove(Old, Set)), queue:in(Sid, Q1)};

@@ -99,28 +99,37 @@ content_length(Value, #{content_length := Seen}) ->
 name(<<>>) ->
     malformed(empty_name);
 name(Name) ->
-    case [C || <<C>> <= Name, C =< 16#20 orelse (C >= $A andalso C =< $Z) orelse C >= 16#7f
-                                  orelse C =:= $:] of
-        [] -> ok;
-        _ -> malformed(bad_field_name)
+    case valid_name(Name) of
+        true -> ok;
+        false -> malformed(bad_field_name)
     end.
 
+%% No controls, space, uppercase, DEL, non-ASCII or colon (RFC 9113 8.2.1).
+valid_name(<<C, Rest/binary>>) when C > 16#20, C < 16#7f, not (C >= $A andalso C =< $Z),
+                                    C =/= $: ->
+    valid_name(Rest);
+valid_name(<<>>) ->
+    true;
+valid_name(_) ->
+    false.
+
+%% No NUL, CR or LF anywhere, no leading or trailing space or tab (8.2.1).
+value(<<>>) ->
+    ok;
+value(<<C, _/binary>>) when C =:= $\s; C =:= $\t ->
+    malformed(bad_field_value);
 value(Value) ->
-    case binary:match(Value, [<<0>>, <<"\r">>, <<"\n">>]) of
-        nomatch -> ok;
-        _ -> malformed(bad_field_value)
-    end,
-    case Value of
-        <<C, _/binary>> when C =:= $\s; C =:= $\t -> malformed(bad_field_value);
-        _ -> ok
-    end,
-    case byte_size(Value) of
-        0 -> ok;
-        N -> case binary:at(Value, N - 1) of
-                 C1 when C1 =:= $\s; C1 =:= $\t -> malformed(bad_field_value);
-                 _ -> ok
-             end
+    case binary:last(Value) of
+        C when C =:= $\s; C =:= $\t -> malformed(bad_field_value);
+        _ -> value_chars(Value)
     end.
+
+value_chars(<<C, Rest/binary>>) when C =/= 0, C =/= $\r, C =/= $\n ->
+    value_chars(Rest);
+value_chars(<<>>) ->
+    ok;
+value_chars(_) ->
+    malformed(bad_field_value).
 
 %% @doc gRPC's checks on a well-formed request: POST (else HTTP 405), a content type
 %% `application/grpc' or `application/grpc+...' / `;...' (else HTTP 415), an encoding we
