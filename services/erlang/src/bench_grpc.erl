@@ -32,6 +32,7 @@
 %% Timeouts (ms), settings of the application (grpc_timeouts) with these defaults: the
 %% client's preface and first SETTINGS, no stream open, streams open but nothing received.
 -define(TIMEOUTS, #{handshake => 10000, idle => 120000, stalled => 60000}).
+-define(SEND_TIMEOUT, 30000).
 
 -type opts() :: #{host := inet:ip_address(), port := inet:port_number(),
                   acceptors := pos_integer()}.
@@ -95,6 +96,8 @@ settings() ->
 -spec connection(gen_tcp:socket()) -> ok.
 connection(Sock) ->
     receive {go, Sock} -> ok end,
+    %% A client that stops reading must not block this process in send/2 for ever.
+    _ = inet:setopts(Sock, [{send_timeout, ?SEND_TIMEOUT}, {send_timeout_close, true}]),
     #{max_body_bytes := MaxBody} = bench_ops:settings(),
     Preface = [bench_h2_codec:settings(settings()),
                bench_h2_codec:window_update(0, ?CONN_WINDOW - ?DEFAULT_WINDOW)],
