@@ -308,9 +308,12 @@ headers(Sid, EndStream, {Result, Headers}, _Dep, #conn{streams = Streams} = C)
             end
     end;
 headers(Sid, _EndStream, _Headers, _Dep, #conn{last_sid = Last} = C) when Sid =< Last ->
-    case is_recent(Sid, C#conn.closed) of
-        true -> {close, stream_closed, headers_on_closed_stream, C};
-        false -> {close, protocol_error, stream_id_not_increasing, C}
+    case {is_recent(Sid, C#conn.reset), is_recent(Sid, C#conn.closed)} of
+        %% We reset it (e.g. answered a too large message early): the client's trailers
+        %% may still come, and are ignored (5.4.2); their block was decoded above.
+        {true, _} -> {ok, C};
+        {false, true} -> {close, stream_closed, headers_on_closed_stream, C};
+        {false, false} -> {close, protocol_error, stream_id_not_increasing, C}
     end;
 headers(Sid, EndStream, {Result, Headers}, Dep, #conn{streams = Streams} = C0) ->
     C = C0#conn{last_sid = Sid},

@@ -160,6 +160,11 @@ too_large(Port) ->
     ?assertMatch([_, _, {<<"grpc-status">>, <<"8">>}, {<<"grpc-message">>, _}], decode_block(Plain)),
     %% then RST_STREAM NO_ERROR: the client may stop sending
     ?assertMatch({3, 0, 1, <<0:32>>}, lists:last(Frames)),
+    %% what it still sends on that stream (DATA, trailers) is ignored: the connection serves on
+    frame(S, 0, 0, 1, <<"more of the body">>),
+    frame(S, 1, 5, 1, bench_hpack_codec:encode([{<<"x-trailer">>, <<"1">>}])),
+    call(S, 3, <<"next">>),
+    ?assertMatch({1, 5, 3, _}, lists:last(recv_until(S, end_of(3), 5000))),
     gen_tcp:close(S).
 
 tiny_frames(Port) ->
