@@ -210,6 +210,9 @@ event({priority, Sid, Sid}, C) ->
 event({priority, _Sid, _Dep}, C) ->
     %% Priority signals are ignored, as RFC 9113 5.3.2 allows.
     {ok, C};
+event({stream_error, Sid, _Code, zero_window_update}, #conn{last_sid = Last} = C) when Sid > Last ->
+    %% Any WINDOW_UPDATE on an idle stream is a connection error (5.1).
+    {close, protocol_error, window_update_on_idle_stream, C};
 event({stream_error, Sid, Code, _Why}, C) ->
     {ok, stream_error(Sid, Code, C)};
 event({window_update, 0, Inc}, #conn{send_window = W} = C) ->
