@@ -23,6 +23,8 @@ socket_test_() ->
                fun() -> tiny_frames(Port) end},
               {"DATA on stream 0: GOAWAY PROTOCOL_ERROR, then closed",
                fun() -> data_on_stream_0(Port) end},
+              {"WINDOW_UPDATE 0 on an open stream is RST_STREAM, on an idle one GOAWAY",
+               fun() -> zero_window_update(Port) end},
               {"no preface: GOAWAY and closed after the handshake timeout",
                fun() -> handshake_timeout(Port) end}]
      end}.
@@ -186,6 +188,15 @@ data_on_stream_0(Port) ->
     Frames = recv_until(S, goaway(), 5000),
     ?assertMatch({7, 0, 0, <<0:32, 1:32, _/binary>>}, lists:last(Frames)),
     ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 3000)),
+    gen_tcp:close(S).
+
+zero_window_update(Port) ->
+    S = connect(Port, []),
+    frame(S, 1, 4, 1, request_block()),
+    frame(S, 8, 0, 1, <<0:32>>),
+    ?assertMatch({3, 0, 1, <<1:32>>}, lists:last(recv_until(S, end_of(1), 5000))),
+    frame(S, 8, 0, 5, <<0:32>>),
+    ?assertMatch({7, 0, 0, <<1:32, 1:32, _/binary>>}, lists:last(recv_until(S, goaway(), 5000))),
     gen_tcp:close(S).
 
 handshake_timeout(Port) ->
