@@ -179,6 +179,8 @@ class CellFuzzer:
             return self._redis_raw(inp.body), self.client
         if kind == "grpc_raw":
             return self._grpc_raw(inp), self.client
+        if kind == "h2_raw":
+            return self._h2_raw(inp), self.client
         if kind == "celery_task":
             return self._celery(inp), self.client
         raise ValueError(f"unknown input kind {kind}")
@@ -362,6 +364,31 @@ class CellFuzzer:
             raise _Fail(f"answered {str(got)[:120]}, expected {str(expect_ok)[:120]}")
         return "ok"
 
+    def _h2_raw(self, inp: Input) -> str:
+        """Malformed HTTP/2 on a fresh connection: answered with GOAWAY or RST_STREAM, or closed; a
+        fresh grpcio client's Echo then succeeds."""
+        data, closed = raw_exchange(self.ep.host, self.ep.port, inp.body, RAW_TIMEOUT_S)
+        types = _h2_frame_types(data)
+        if 7 in types:
+            outcome = "goaway"
+        elif 3 in types:
+            outcome = "rst_stream"
+        elif closed:
+            outcome = "closed"
+        else:
+            raise _Fail(f"neither GOAWAY, RST_STREAM nor a close within {RAW_TIMEOUT_S:.0f} s "
+                        f"(frame types {types[:10]})")
+        fresh = make_client(self.ep, timeout_s=self.timeout_s)
+        try:
+            reply = fresh.call("echo", b"after h2")
+        except ClientError as e:
+            raise _Fail(f"a fresh client's Echo afterwards failed: {e}") from e
+        finally:
+            fresh.close()
+        if not (reply.ok and reply.body == b"after h2"):
+            raise _Fail(f"a fresh client's Echo afterwards: ok={reply.ok} error={reply.error}")
+        return outcome
+
     # -- celery -------------------------------------------------------------------------------
 
     def _celery(self, inp: Input) -> str:
@@ -393,6 +420,18 @@ def _difflib_opcodes(a: list[str], b: list[str]) -> list[list[Any]]:
     import difflib
 
     return [list(o) for o in difflib.SequenceMatcher(None, a, b).get_opcodes()]
+
+
+def _h2_frame_types(data: bytes) -> list[int]:
+    """The types of the complete HTTP/2 frames at the start of `data` (a server sends no preface)."""
+    types, pos = [], 0
+    while pos + 9 <= len(data):
+        length = int.from_bytes(data[pos:pos + 3], "big")
+        if pos + 9 + length > len(data):
+            break
+        types.append(data[pos + 3])
+        pos += 9 + length
+    return types
 
 
 def _header_ok(op: str) -> bool:

@@ -32,7 +32,8 @@ TRANSPORT_CATEGORIES: dict[str, tuple[str, ...]] = {
             "zmtp_version_2", "zmtp_unknown_mechanism", "zmtp_truncated_stall", "zmtp_garbage_after_greeting",
             "zmtp_impossible_length"),
     "redis": ("redis_bad_header", "redis_huge_body"),
-    "grpc": ("grpc_raw_echo", "grpc_raw_diff", "grpc_bad_utf8", "grpc_wrong_wire_type", "grpc_unknown_method"),
+    "grpc": ("grpc_raw_echo", "grpc_raw_diff", "grpc_bad_utf8", "grpc_wrong_wire_type", "grpc_unknown_method",
+             "h2_malformed"),
     "celery": ("celery_wrong_arg_count", "celery_wrong_types", "celery_unknown_task", "celery_bad_text"),
 }
 """Transport-level categories per transport."""
@@ -61,7 +62,7 @@ class Input:
     index: int
     category: str
     kind: str  # "op", "http_raw", "http_stall", "zmq_frames", "zmtp_raw", "zmtp_stall", "redis_raw",
-    #            "grpc_raw", "celery_task"
+    #            "grpc_raw", "h2_raw", "celery_task"
     op: str = ""
     body: bytes = b""
     frames: list[bytes] = field(default_factory=list)
@@ -430,7 +431,54 @@ def _redis(rng: random.Random, index: int, cat: str) -> Input:
     return Input(index=index, category=cat, kind="redis_raw", body=msg, accept=("dead",))
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# An Echo request's field block: :method POST, :scheme http (static 3, 6), :path and content-type
+# as literals without indexing, te: trailers with a literal name.
+H2_ECHO_BLOCK = (b"\x83\x86\x04\x14/bench.v1.Bench/Echo\x0f\x10\x10application/grpc"
+                 b"\x00\x02te\x08trailers")
+
+
+def h2_frame(ftype: int, flags: int, sid: int, payload: bytes, length: int | None = None) -> bytes:
+    """An HTTP/2 frame; `length` overrides the length field (a frame that lies about its size)."""
+    n = len(payload) if length is None else length
+    return struct.pack(">I", n)[1:] + bytes([ftype, flags]) + struct.pack(">I", sid & 0x7FFFFFFF) + payload
+
+
+def _h2_malformed(rng: random.Random) -> bytes:
+    """After the client preface and SETTINGS: frames RFC 9113 / RFC 7541 say are errors."""
+    shape = rng.randrange(10)
+    if shape == 0:  # a fixed-size frame with the wrong length: SETTINGS, PING, RST_STREAM, WINDOW_UPDATE, PRIORITY
+        ftype, good = rng.choice([(4, 6), (6, 8), (3, 4), (8, 4), (2, 5)])
+        n = rng.choice([k for k in range(0, 13) if k != good and not (ftype == 4 and k % 6 == 0)])
+        bad = h2_frame(ftype, 0, 0 if ftype in (4, 6) else 1, rng.randbytes(n))
+    elif shape == 1:  # a field block that is not HPACK
+        bad = h2_frame(1, 0x05, 1, rng.randbytes(rng.randint(1, 60)))
+    elif shape == 2:  # frames that must not be on stream 0
+        bad = h2_frame(rng.choice([0, 1, 2, 3, 9]), 0x04, 0, rng.randbytes(rng.choice([0, 4, 5, 8])))
+    elif shape == 3:  # CONTINUATION without HEADERS, or after HEADERS of another stream
+        bad = (h2_frame(1, 0, 3, H2_ECHO_BLOCK) if rng.random() < 0.5 else b"") + h2_frame(9, 0x04, 1, H2_ECHO_BLOCK)
+    elif shape == 4:  # WINDOW_UPDATE of 0, on the connection or on an open stream
+        sid = rng.choice([0, 1])
+        bad = (h2_frame(1, 0x04, 1, H2_ECHO_BLOCK) if sid else b"") + h2_frame(8, 0, sid, b"\x00\x00\x00\x00")
+    elif shape == 5:  # windows past 2^31-1
+        sid = rng.choice([0, 1])
+        bad = (h2_frame(1, 0x04, 1, H2_ECHO_BLOCK) if sid else b"") + h2_frame(8, 0, sid, b"\x7f\xff\xff\xff") * 2
+    elif shape == 6:  # over the default SETTINGS_MAX_FRAME_SIZE (16 384)
+        n = rng.choice([16385, 20000, 70000])
+        bad = h2_frame(1, 0x04, 1, H2_ECHO_BLOCK) + h2_frame(rng.choice([0, 1]), 0, 1, rng.randbytes(n))
+    elif shape == 7:  # DATA on a stream the client has ended, or never opened
+        bad = h2_frame(1, 0x05, 1, H2_ECHO_BLOCK) + h2_frame(0, 0x01, rng.choice([1, 3, 2]), b"\x00\x00\x00\x00\x00")
+    elif shape == 8:  # a frame announcing more than it carries, then EOF
+        bad = h2_frame(rng.choice([0, 1, 4, 6]), 0, 1, rng.randbytes(rng.randint(0, 20)), length=rng.randint(21, 16384))
+    else:  # random bytes
+        bad = rng.randbytes(rng.randint(1, 300))
+    settings = h2_frame(4, 0, 0, b"") if shape != 9 or rng.random() < 0.5 else b""
+    return H2_PREFACE + settings + bad
+
+
 def _grpc(rng: random.Random, index: int, cat: str) -> Input:
+    if cat == "h2_malformed":
+        return Input(index=index, category=cat, kind="h2_raw", body=_h2_malformed(rng))
     if cat == "grpc_unknown_method":
         name = rng.choice(["Health", "echo", "diff", "Foo", "", "E" * 300, "Echo2", "Diff/Extra"])
         return Input(index=index, category=cat, kind="grpc_raw", op=name, body=rng.randbytes(10),

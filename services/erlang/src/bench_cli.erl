@@ -6,7 +6,7 @@
 
 -export([main/0, parse/1]).
 
--define(USAGE, "usage: bench-erlang http|zmq|redis|celery --host H --port P "
+-define(USAGE, "usage: bench-erlang http|zmq|grpc|redis|celery --host H --port P "
                "[--redis-url URL] [--queue Q] [--workers N] [--result-expires S] "
                "[--acceptors N] "
                "[--max-body-bytes N] [--max-tokens N]").
@@ -33,11 +33,12 @@ main() ->
 %% @doc Parses the arguments into application environment settings.
 -spec parse([string()]) -> {ok, map()} | {error, string()}.
 parse([Transport | Rest]) when Transport =:= "http"; Transport =:= "zmq";
-                               Transport =:= "redis"; Transport =:= "celery" ->
+                               Transport =:= "grpc"; Transport =:= "redis";
+                               Transport =:= "celery" ->
     T = list_to_atom(Transport),
     options(Rest, #{transport => T});
 parse([Other | _]) ->
-    {error, "unknown transport " ++ Other ++ " (http, zmq, redis or celery)"};
+    {error, "unknown transport " ++ Other ++ " (http, zmq, grpc, redis or celery)"};
 parse([]) ->
     {error, "missing transport"}.
 
@@ -51,7 +52,9 @@ options(["--workers", N | Rest], Acc) -> int(redis_workers, N, Rest, Acc);
 options(["--result-expires", S | Rest], Acc) -> int(result_expires, S, Rest, Acc);
 options(["--acceptors", N | Rest], Acc) ->
     case int(zmq_acceptors, N, [], Acc) of
-        {ok, Acc1} -> int(http_acceptors, N, Rest, Acc1);
+        {ok, Acc1} ->
+            {ok, Acc2} = int(grpc_acceptors, N, [], Acc1),
+            int(http_acceptors, N, Rest, Acc2);
         {error, _} = Error -> Error
     end;
 options(["--max-body-bytes", N | Rest], Acc) -> int(max_body_bytes, N, Rest, Acc);

@@ -16,7 +16,7 @@ init([]) ->
     {ok, {Flags, child_specs(Transport, Env)}}.
 
 %% @doc The children serving one transport.
--spec child_specs(http | zmq | redis | celery, map()) -> [supervisor:child_spec()].
+-spec child_specs(http | zmq | grpc | redis | celery, map()) -> [supervisor:child_spec()].
 child_specs(http, #{host := Host, port := Port, http_acceptors := N}) ->
     [#{id => bench_http,
        start => {bench_http, start_link, [#{host => ip(Host), port => Port, acceptors => N}]},
@@ -24,6 +24,10 @@ child_specs(http, #{host := Host, port := Port, http_acceptors := N}) ->
 child_specs(zmq, #{host := Host, port := Port, zmq_acceptors := N}) ->
     [#{id => bench_zmq,
        start => {bench_zmq, start_link, [#{host => ip(Host), port => Port, acceptors => N}]},
+       type => worker}];
+child_specs(grpc, #{host := Host, port := Port, grpc_acceptors := N}) ->
+    [#{id => bench_grpc,
+       start => {bench_grpc, start_link, [#{host => ip(Host), port => Port, acceptors => N}]},
        type => worker}];
 child_specs(redis, #{redis_url := Url, queue := Queue, redis_workers := N}) ->
     Opts = #{redis_url => Url, queue => Queue},

@@ -2,81 +2,19 @@
 %% socket that REQ and DEALER peers can use. One process per connection, not linked to
 %% the acceptors or the listener: a crash while serving one peer closes that peer only.
 -module(bench_zmq).
--behaviour(gen_server).
 
--export([start_link/1, acceptor/2, connection/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([start_link/1, connection/1]).
 
 -define(PEER_TYPES, [<<"REQ">>, <<"DEALER">>]).
 
 -type opts() :: #{host := inet:ip_address(), port := inet:port_number(),
                   acceptors := pos_integer()}.
 
-%% @doc Starts the listener and its acceptors.
+%% @doc Starts the listener and its acceptors (bench_listener), each peer served by
+%% connection/1.
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(Opts) ->
-    gen_server:start_link({local, ?MODULE}, ?MODULE, Opts, []).
-
--spec init(opts()) -> {ok, #{listen := gen_tcp:socket(), acceptors := [pid()]}}
-                    | {stop, term()}.
-init(#{host := Host, port := Port, acceptors := N}) ->
-    process_flag(trap_exit, true),
-    case gen_tcp:listen(Port, [binary, {ip, Host}, {active, false}, {reuseaddr, true},
-                               {nodelay, true}, {backlog, 1024}]) of
-        {ok, Listen} ->
-            Acceptors = [spawn_acceptor(Listen) || _ <- lists:seq(1, N)],
-            {ok, #{listen => Listen, acceptors => Acceptors}};
-        {error, Reason} ->
-            {stop, {listen, Port, Reason}}
-    end.
-
-spawn_acceptor(Listen) ->
-    proc_lib:spawn_link(?MODULE, acceptor, [Listen, self()]).
-
--spec handle_call(term(), gen_server:from(), map()) -> {reply, {error, unknown_call}, map()}.
-handle_call(_Request, _From, State) ->
-    {reply, {error, unknown_call}, State}.
-
--spec handle_cast(term(), map()) -> {noreply, map()}.
-handle_cast(_Msg, State) ->
-    {noreply, State}.
-
--spec handle_info(term(), map()) -> {noreply, map()}.
-handle_info({'EXIT', Pid, Reason}, #{listen := Listen, acceptors := Acceptors} = State) ->
-    case lists:member(Pid, Acceptors) of
-        true ->
-            %% An acceptor died (e.g. out of file descriptors): log it, start another.
-            logger:warning("zmq acceptor ~p exited: ~0p", [Pid, Reason]),
-            timer:sleep(10),
-            {noreply, State#{acceptors := [spawn_acceptor(Listen) | Acceptors -- [Pid]]}};
-        false ->
-            {noreply, State}
-    end;
-handle_info(_Msg, State) ->
-    {noreply, State}.
-
--spec terminate(term(), map()) -> ok.
-terminate(_Reason, #{listen := Listen}) ->
-    gen_tcp:close(Listen),
-    ok.
-
-%% @doc An acceptor: hands each accepted socket to a fresh, unlinked connection process.
--spec acceptor(gen_tcp:socket(), pid()) -> no_return().
-acceptor(Listen, Listener) ->
-    case gen_tcp:accept(Listen) of
-        {ok, Sock} ->
-            Pid = proc_lib:spawn(?MODULE, connection, [Sock]),
-            case gen_tcp:controlling_process(Sock, Pid) of
-                ok -> Pid ! {go, Sock};
-                %% The peer already went away: nothing to serve.
-                {error, _} -> gen_tcp:close(Sock), exit(Pid, kill)
-            end,
-            acceptor(Listen, Listener);
-        {error, closed} ->
-            exit(normal);
-        {error, Reason} ->
-            exit({accept, Reason})
-    end.
+    bench_listener:start_link(Opts#{name => ?MODULE, module => ?MODULE}).
 
 %% @doc One peer: greeting, NULL handshake, then request/reply until it closes.
 -spec connection(gen_tcp:socket()) -> ok.
