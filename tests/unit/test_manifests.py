@@ -83,3 +83,5 @@ def test_repository_manifests_are_valid() -> None:
         for t in TRANSPORTS:
             # Every transport is either served or a gap with a reason: never hidden.
             assert (t in svc.commands) != (svc.gap(t) is not None)
+        # What meta.json and the report take from a manifest is there (a table placed too early swallows keys).
+        assert svc.runtime_version and svc.colour, svc.name
