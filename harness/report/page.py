@@ -91,7 +91,8 @@ def chart_percentiles(rows: list[Row], payload: str, colours: dict[str, str]) ->
         for k, p in enumerate(pcts):
             ax.bar(i + (k - 1.5) * width, r.latency_us[p], width, color=_colour(colours, r),
                    alpha=1.0 - 0.2 * k, edgecolor="white")
-    ax.set_xticks(range(len(data)), [f"{r.service}\n{r.transport}" for r in data], fontsize=8)
+    many = len({r.caller for r in data}) > 1
+    ax.set_xticks(range(len(data)), [f"{_who(r, many)}\n{r.transport}" for r in data], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("latency (µs, log scale)")
     ax.set_title(f"{payload}: latency p50 / p90 / p99 / p99.9 (darkest = p50; grey = the transport's floor)")
@@ -116,7 +117,8 @@ def chart_bars(rows: list[Row], payload: str, key: str, label: str, colours: dic
         floor_value = f.metric(key) if f is not None and f is not r else None
         if floor_value is not None:
             ax.hlines(floor_value, i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
-    ax.set_xticks(range(len(data)), [f"{r.service}\n{r.transport}" for r in data], fontsize=8)
+    many = len({r.caller for r in data}) > 1
+    ax.set_xticks(range(len(data)), [f"{_who(r, many)}\n{r.transport}" for r in data], fontsize=8)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(label)
@@ -126,44 +128,70 @@ def chart_bars(rows: list[Row], payload: str, key: str, label: str, colours: dic
     return fig
 
 
-def chart_heatmap(rows: list[Row], payload: str, metric: str, label: str) -> Figure | None:
-    """Service x transport grid of one metric (floor as the first row); gaps and failures shown as such."""
+def _value(r: Row, metric: str) -> float | None:
+    return r.latency_us.get(metric) if metric.startswith("p") else r.metric(metric)
+
+
+def _grid(cells: dict[tuple[str, str], Row], ys: list[str], xs: list[str], metric: str, title: str,
+          label: str) -> Figure:
+    """A heatmap of one metric over (y, x) keys; gaps and failures written in their squares."""
     import numpy as np
     from matplotlib.colors import LogNorm
 
-    data = [r for r in rows if r.payload == payload and r.kind in ("closed", "floor")]
-    floor_names = {r.service for r in data if r.is_floor}
-    services = sorted({r.service for r in data}, key=lambda s: (s not in floor_names, s))
-    transports = [t for t in TRANSPORTS if any(r.transport == t for r in data)]
-    if not services or not transports:
-        return None
-    grid = np.full((len(services), len(transports)), np.nan)
-    text = [["" for _ in transports] for _ in services]
-    for r in data:
-        i, j = services.index(r.service), transports.index(r.transport)
-        value = r.latency_us.get(metric) if metric.startswith("p") else r.metric(metric)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    text = [["" for _ in xs] for _ in ys]
+    for (y, x), r in cells.items():
+        i, j = ys.index(y), xs.index(x)
+        value = _value(r, metric)
         if value is None:
             text[i][j] = "gap" if r.status == "gap" else "failed"
         else:
             grid[i, j] = value
-            text[i][j] = f"{value:,.0f}"
-    fig, ax = plt.subplots(figsize=(1.4 * len(transports) + 2.2, 0.6 * len(services) + 1.4))
+            text[i][j] = f"{value:,.0f}" + (" *" if r.client_bound else "")
+    fig, ax = plt.subplots(figsize=(1.4 * len(xs) + 2.2, 0.6 * len(ys) + 1.4))
     cmap = plt.get_cmap("viridis_r").copy()
     cmap.set_bad("#eeeeee")
     finite = grid[np.isfinite(grid)]
     norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.01)) \
         if finite.size and finite.min() > 0 else None
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
-    for i in range(len(services)):
-        for j in range(len(transports)):
+    for i in range(len(ys)):
+        for j in range(len(xs)):
             v = grid[i, j]
             dark = bool(np.isfinite(v) and norm is not None and norm(v) > 0.5)
             ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8, color="white" if dark else "black")
-    ax.set_xticks(range(len(transports)), transports)
-    ax.set_yticks(range(len(services)), services)
-    ax.set_title(f"{payload}: {label}")
+    ax.set_xticks(range(len(xs)), xs)
+    ax.set_yticks(range(len(ys)), ys)
+    ax.set_title(title + ("  (* client-bound)" if any(r.client_bound for r in cells.values()) else ""))
     fig.colorbar(im, ax=ax, label=label)
     return fig
+
+
+def _who(r: Row, many_callers: bool) -> str:
+    return f"{r.caller}→{r.service}" if many_callers else r.service
+
+
+def chart_heatmap(rows: list[Row], payload: str, metric: str, label: str) -> Figure | None:
+    """Service (caller→service when several callers) x transport grid of one metric; floors first."""
+    data = [r for r in rows if r.payload == payload and r.kind in ("closed", "floor")]
+    many = len({r.caller for r in data}) > 1
+    floor_names = {_who(r, many) for r in data if r.is_floor}
+    ys = sorted({_who(r, many) for r in data}, key=lambda s: (s not in floor_names, s))
+    xs = [t for t in TRANSPORTS if any(r.transport == t for r in data)]
+    if not ys or not xs:
+        return None
+    return _grid({(_who(r, many), r.transport): r for r in data}, ys, xs, metric, f"{payload}: {label}", label)
+
+
+def chart_callers(rows: list[Row], payload: str, transport: str, metric: str, label: str) -> Figure | None:
+    """Caller x service grid of one metric on one transport: both sides of the boundary (several callers only)."""
+    data = [r for r in rows if r.payload == payload and r.transport == transport and r.kind == "closed"]
+    callers = sorted({r.caller for r in data})
+    if len(callers) < 2:
+        return None
+    services = sorted({r.service for r in data})
+    return _grid({(r.caller, r.service): r for r in data}, callers, services, metric,
+                 f"{payload} over {transport}: {label} (rows: caller, columns: service)", label)
 
 
 def chart_spectrum(rows: list[Row], payload: str, colours: dict[str, str]) -> Figure | None:
@@ -177,7 +205,7 @@ def chart_spectrum(rows: list[Row], payload: str, colours: dict[str, str]) -> Fi
         xs = [1.0 / (1.0 - p / 100.0) for p, _ in r.spectrum]
         ys = [v for _, v in r.spectrum]
         ax.plot(xs, ys, color=_colour(colours, r), linestyle=styles.get(r.transport, "-"),
-                linewidth=1.0 if r.is_floor else 1.6, label=f"{r.service}/{r.transport}")
+                linewidth=1.0 if r.is_floor else 1.6, label=f"{r.caller}→{r.service}/{r.transport}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [1, 2, 10, 100, 1000, 10000, 100000]
@@ -202,7 +230,7 @@ def chart_sweeps(rows: list[Row], colours: dict[str, str]) -> Figure | None:
         for ax, p in zip(axes, ("p50", "p99"), strict=True):
             ax.plot(xs, [s.latency_us.get(p) for s in r.steps], marker="o", markersize=3,
                     color=_colour(colours, r), linestyle=styles.get(r.transport, "-"),
-                    label=f"{r.service}/{r.transport}/{r.payload}")
+                    label=f"{r.caller}→{r.service}/{r.transport}/{r.payload}")
     slo = (data[0].slo or {}).get("p99_us", 0.0)
     axes[1].axhline(slo, color="red", linestyle="dotted", linewidth=1, label=f"objective p99 ≤ {slo:,.0f} µs")
     for ax, p in zip(axes, ("p50", "p99"), strict=True):
@@ -458,6 +486,10 @@ def write_report(run: Path) -> Path:
             chart_bars(rows, payload, "throughput_rps", "throughput (requests/s)", colours),
             chart_bars(rows, payload, "service_us_per_req", "service CPU µs per request", colours),
         ]
+        for t in TRANSPORTS:
+            figs += [chart_callers(rows, payload, t, "p50", "p50 latency (µs)"),
+                     chart_callers(rows, payload, t, "throughput_rps", "throughput (requests/s)"),
+                     chart_callers(rows, payload, t, "loadgen_us_per_req", "caller CPU µs per request")]
         imgs = "".join(f"<img alt='{html.escape(payload)} chart' src='data:image/png;base64,{_png(f)}'>"
                        for f in figs if f is not None)
         sections.append(f"<h3>{html.escape(payload)}</h3><div class='figs'>{imgs}</div>")
