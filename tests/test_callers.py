@@ -16,9 +16,43 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.contract.manifest import Service, load_manifest
+from harness import REPO
+from harness.contract.manifest import Service, discover, load_manifest
 from harness.run.runner import Runner
 from harness.run.scenario import load_scenario
+
+LANGUAGE_CALLERS = {name: svc for name, svc in discover().items() if svc.caller and not svc.caller.missing_programs()}
+CALLERS = ["python", "pyworker", *sorted(LANGUAGE_CALLERS)]
+"""The harness's own users, Python's worker as a manifest caller, and every language's caller."""
+
+RESPONDER = """
+name = "{name}"
+language = "Python"
+[transports.http]
+command = "{{python}} {responders} {mode} --host {{host}} --port {{port}}"
+"""
+
+MISBEHAVING = """
+name = "misbehaving"
+transports = ["http"]
+floor = false
+seed = 4
+[load]
+users = 2
+duration_s = 2
+warmup_s = 0.5
+[open]
+rate = 200
+users = 4
+arrival = "constant"
+duration_s = 3
+[caller_matrix]
+kinds = ["closed", "open"]
+[[payloads]]
+name = "echo-64B"
+op = "echo"
+size = 64
+"""
 
 PYWORKER = """
 name = "pyworker"
@@ -121,3 +155,44 @@ def test_a_caller_that_dies_mid_cell_fails_the_cell_and_the_run_goes_on(tmp_path
     assert cells["pyworker"]["status"] == "failed"
     assert "exited with code -9" in cells["pyworker"]["reason"]
     assert cells["python"]["status"] == "ok"  # the run went on
+
+
+def _responder(tmp: Path, mode: str) -> Service:
+    folder = tmp / f"{mode}svc"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "service.toml").write_text(RESPONDER.format(name=f"{mode}svc", mode=mode,
+                                                          responders=REPO / "tests" / "responders.py"))
+    return load_manifest(folder / "service.toml")
+
+
+def _against(tmp: Path, mode: str, caller: str, pyworker: Service, kind: str) -> dict:
+    scenario_file = tmp / f"{mode}.toml"
+    scenario_file.write_text(MISBEHAVING)
+    runner = Runner(load_scenario(scenario_file), tmp / f"{mode}-{caller}")
+    runner.services = [_responder(tmp, mode)]
+    runner.callers = {"python": None, "pyworker": pyworker, **LANGUAGE_CALLERS}
+    runner.callers = {caller: runner.callers[caller]}
+    runner.run()
+    cells = json.loads((tmp / f"{mode}-{caller}" / "cells.json").read_text())["cells"]
+    found: dict = next(c for c in cells if c["kind"] == kind)
+    return found
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_a_wrong_reply_is_counted_wrong(tmp_path: Path, pyworker: Service, caller: str) -> None:
+    c = _against(tmp_path, "wrong", caller, pyworker, "closed")
+    assert c["caller"] == caller and c["status"] == "errors"
+    assert c["requests"] > 20 and c["wrong"] == c["requests"] and c["errors"] == 0, c
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_a_stalling_responder_inflates_the_corrected_histogram(tmp_path: Path, pyworker: Service,
+                                                               caller: str) -> None:
+    """100 ms stalls every 500 ms under 200 req/s open loop: queued sends count from their intended time."""
+    c = _against(tmp_path, "stall", caller, pyworker, "open")
+    assert c["caller"] == caller and c["status"] == "ok", c
+    assert c["queued"] > 0, c
+    corrected, uncorrected = c["latency_us"], c["latency_uncorrected_us"]
+    assert corrected["count"] == uncorrected["count"] == c["requests"]
+    assert corrected["p99"] >= 50_000, corrected  # the stall shows in full from the intended send time
+    assert corrected["p90"] > 1.5 * uncorrected["p90"], (corrected, uncorrected)

@@ -66,6 +66,25 @@ def test_cpu_accounting_counts_children(tmp_path: Path) -> None:
         proc.stop()
 
 
+def test_cpu_accounting_keeps_the_time_of_exited_threads(tmp_path: Path) -> None:
+    """A server with a thread per connection: what its finished threads used still counts."""
+    script = tmp_path / "threads.py"
+    script.write_text("import threading, time\n"
+                      "def spin():\n    t = time.thread_time()\n    while time.thread_time() - t < 0.2: pass\n"
+                      "for _ in range(5):\n    th = threading.Thread(target=spin); th.start(); th.join()\n"
+                      "print('done', flush=True)\ntime.sleep(30)\n")
+    proc = spawn("threads", [sys.executable, str(script)], tmp_path / "t.log")
+    try:
+        deadline = time.monotonic() + 20
+        while "done" not in proc.log_tail() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "done" in proc.log_tail()
+        cpu = tree_cpu_seconds(proc.pid)
+        assert 0.95 <= cpu < 3.0, cpu  # five exited threads of 0.2 s each, and the interpreter's start
+    finally:
+        proc.stop()
+
+
 def test_private_redis_has_no_persistence(redis_server: RedisServer) -> None:
     import redis
 

@@ -79,10 +79,12 @@ class Proc:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of `pid` and all its descendants, summed over their threads.
+    """CPU seconds of `pid` and all its descendants, every thread counted, exited ones too.
 
-    Read from /proc/<pid>/task/<tid>/schedstat (nanoseconds of CPU time), which is far finer
-    than the 10 ms ticks of /proc/<pid>/stat; where schedstat is missing, psutil's ticks are used.
+    Live threads are read from /proc/<pid>/task/<tid>/schedstat (nanoseconds of CPU time, far
+    finer than the 10 ms ticks of /proc/<pid>/stat); threads that have exited (a server with a
+    thread per connection) are gone from task/, so their share is the process's ticks in
+    /proc/<pid>/stat minus its live threads' ticks. Where schedstat is missing, psutil's ticks.
     """
     try:
         root = psutil.Process(pid)
@@ -91,7 +93,7 @@ def tree_cpu_seconds(pid: int) -> float:
         return 0.0
     total = 0.0
     for p in procs:
-        ns = _schedstat_ns(p.pid)
+        ns = _process_cpu_ns(p.pid)
         if ns is not None:
             total += ns / 1e9
             continue
@@ -103,19 +105,33 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _schedstat_ns(pid: int) -> int | None:
+_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_ticks(path: str) -> int:
+    """utime + stime (clock ticks) of a /proc/.../stat file."""
+    with open(path, "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5), counted after the command
+
+
+def _process_cpu_ns(pid: int) -> int | None:
     try:
         tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
+        process_ticks = _stat_ticks(f"/proc/{pid}/stat")
+    except (OSError, ValueError, IndexError):
         return None
-    total = 0
+    live_ns = live_ticks = 0
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                total += int(f.read().split(b" ", 1)[0])
-        except (OSError, ValueError):
-            continue  # a thread that exited meanwhile
-    return total
+                ns = int(f.read().split(b" ", 1)[0])
+            ticks = _stat_ticks(f"/proc/{pid}/task/{tid}/stat")
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that exited meanwhile: its time is in the process's ticks
+        live_ns += ns
+        live_ticks += ticks
+    return live_ns + int(max(process_ticks - live_ticks, 0) * _TICK_NS)
 
 
 def stop_group(popen: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:

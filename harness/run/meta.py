@@ -39,25 +39,22 @@ def collect_git() -> dict[str, Any]:
             "dirty": bool(_run("git status --porcelain", cwd=str(REPO)))}
 
 
+def _first_field(path: str, key: str) -> str:
+    """The value of the first `key: value` line of a /proc file, or 'unknown'."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def collect_machine() -> dict[str, Any]:
     """CPU model, cores, memory, kernel."""
-    model = "unknown"
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "unknown"
-    try:
-        for line in open("/proc/meminfo", encoding="utf-8"):
-            if line.startswith("MemTotal"):
-                mem = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_model": model, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+    return {"cpu_model": _first_field("/proc/cpuinfo", "model name"), "cores": os.cpu_count(),
+            "memory": _first_field("/proc/meminfo", "MemTotal"), "kernel": platform.release(),
             "platform": platform.platform(), "hostname": platform.node()}
 
 
