@@ -10,6 +10,8 @@ SERVICES ?=
 RUN      ?= latest
 RUN_B    ?=
 UI_PORT  ?= 8089
+CALLER   ?=
+TARGET   ?=
 
 PY := $(VENV)/bin/python
 
@@ -20,15 +22,15 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "interop-bench: what it costs to cross a language boundary\n\nUsage: make <target> [KNOB=value]\n"} \
 	  /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2 } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
-	@printf "\nKnobs: SCENARIO=$(SCENARIO) SERVICES='$(SERVICES)' RUN=$(RUN) UI_PORT=$(UI_PORT) VENV=$(VENV)\n"
+	@printf "\nKnobs: SCENARIO=$(SCENARIO) SERVICES='$(SERVICES)' RUN=$(RUN) UI_PORT=$(UI_PORT) CALLER='$(CALLER)' TARGET='$(TARGET)' VENV=$(VENV)\n"
 
 .PHONY: bench
 bench: setup build ## Run the benchmark matrix (SCENARIO=...) and write results/<run>/index.html
 	$(PY) -m harness bench --scenario $(SCENARIO) $(SERVICES)
 
 .PHONY: ui
-ui: setup build ## Start services and the Locust web UI on 127.0.0.1:8089 (knob UI_PORT; Ctrl-C stops all)
-	$(PY) -m harness ui --port $(UI_PORT) $(SERVICES)
+ui: setup build ## Start services and the Locust web UI on 127.0.0.1:8089 (knobs UI_PORT, CALLER, TARGET; Ctrl-C stops all)
+	$(PY) -m harness ui --port $(UI_PORT) --caller '$(CALLER)' --target '$(TARGET)' $(SERVICES)
 
 .PHONY: report
 report: setup ## (Re)write the report of a run (RUN=<folder under results/>, default the latest)

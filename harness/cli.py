@@ -29,9 +29,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness import REPO
+from harness.contract.endpoint import Endpoint
 from harness.contract.manifest import Service, discover, select
 from harness.contract.transports import TRANSPORTS
 from harness.errors import HarnessError
+from harness.loadgen.protocol import HARNESS_CALLER
+from harness.processes.supervisor import Proc
 
 RESULTS = REPO / "results"
 
@@ -387,32 +390,78 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start services and the Locust web UI with a class per service x transport x payload."""
+    """Start services and the Locust web UI: a class per service x transport x payload, or one caller's cell."""
     from harness.processes.supervisor import spawn, stop_group
     from harness.run.generators import locust_argv
     from harness.run.scenario import load_scenario
 
     scenario = load_scenario(Path(args.scenario).resolve())
-    sup, endpoints = _start_all(select(args.services), args.transport or list(TRANSPORTS),
-                                RESULTS / "ui-logs", scenario.placement.get("services"))
-    ui_file = RESULTS / "ui-logs" / "ui.json"
-    ui_file.write_text(json.dumps({"targets": [e.__dict__ for e in endpoints], "payloads": scenario.payloads}))
-    argv = locust_argv("--web-host", args.host, "--web-port", str(args.port), "--class-picker",
-                       "--bench-ui", str(ui_file))
-    gen = spawn("locust-ui", argv, RESULTS / "ui-logs" / "locust.log", cwd=REPO,
-                cores=scenario.placement.get("loadgen"))
-    print(f"Locust web UI: http://{args.host}:{args.port}/  (log: {gen.log_path}); Ctrl-C stops everything",
-          flush=True)
+    logs = RESULTS / "ui-logs"
+    sup, endpoints = _start_all(select(args.services), args.transport or list(TRANSPORTS), logs,
+                                scenario.placement.get("services"))
+    cores = scenario.placement.get("loadgen")
+    procs = []
     try:
-        while gen.alive():
+        if args.caller and args.caller != HARNESS_CALLER:
+            procs = _ui_with_caller(args, scenario.payloads, endpoints, logs, cores)
+        else:
+            ui_file = logs / "ui.json"
+            ui_file.write_text(json.dumps({"targets": [e.__dict__ for e in endpoints], "payloads": scenario.payloads}))
+            argv = locust_argv("--web-host", args.host, "--web-port", str(args.port), "--class-picker",
+                               "--bench-ui", str(ui_file))
+            procs = [spawn("locust-ui", argv, logs / "locust.log", cwd=REPO, cores=cores)]
+        gen = procs[0]
+        print(f"Locust web UI: http://{args.host}:{args.port}/  (log: {gen.log_path}); Ctrl-C stops everything",
+              flush=True)
+        while all(p.alive() for p in procs):
             time.sleep(0.5)
-        print(f"locust exited with code {gen.popen.returncode}; see {gen.log_path}", file=sys.stderr)
+        dead = next(p for p in procs if not p.alive())
+        print(f"{dead.name} exited with code {dead.popen.returncode}; see {dead.log_path}", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        stop_group(gen.popen)
+        for p in procs:
+            stop_group(p.popen)
         sup.close()
     return 0
+
+
+def _ui_with_caller(args: argparse.Namespace, payloads: list[dict[str, object]], endpoints: list[Endpoint],
+                    logs: Path, cores: str | None) -> list[Proc]:
+    """A Locust master with its web UI and one caller's worker, driving one target (--target) with one payload."""
+    from harness.contract.manifest import base_values, fill
+    from harness.loadgen.payloads import make_payload, user_class_name
+    from harness.loadgen.protocol import WORKER_CLASS, CellConfig, CellFile, Plan
+    from harness.processes.supervisor import free_port, spawn
+    from harness.run.generators import locust_argv
+    from harness.run.runner import resolve_callers
+
+    caller = resolve_callers([args.caller])[args.caller]
+    assert caller is not None and caller.caller is not None
+    wanted = args.target or (f"{endpoints[0].service}/{endpoints[0].transport}" if endpoints else "")
+    target = next((e for e in endpoints if f"{e.service}/{e.transport}" == wanted), None)
+    if target is None or target.transport not in caller.caller.transports:
+        raise HarnessError(f"--target {wanted!r}: give service/transport of a started service that the {args.caller} "
+                           f"caller calls ({', '.join(caller.caller.transports)}); started: "
+                           + ", ".join(f"{e.service}/{e.transport}" for e in endpoints))
+    spec = next((p for p in payloads if p["name"] == args.payload), payloads[0]) if args.payload else payloads[0]
+    payload = make_payload(dict(spec))
+    name = user_class_name(target.service, target.transport, payload.name)
+    # A day of one measured closed-loop phase: the person at the browser starts and stops it.
+    config = CellConfig(cell=f"{args.caller}.{target.service}.{target.transport}.{payload.name}.ui", name=name,
+                        target=target, request=payload.request(), plan=Plan.closed(0.0, 86_400.0))
+    cell = CellFile(config, results=str(logs / "ui.results.json"), phases=str(logs / "ui.phases.json"), workers=1)
+    cell.write(logs / "ui.cell.json")
+    port = free_port()
+    master = locust_argv("--master", "--web-host", args.host, "--web-port", str(args.port), "--master-bind-host",
+                         "127.0.0.1", "--master-bind-port", str(port), "--bench-cell", str(logs / "ui.cell.json"),
+                         WORKER_CLASS)
+    procs = [spawn("locust-ui-master", master, logs / "locust.log", cwd=REPO, cores=cores)]
+    command = fill(caller.caller.command, {**base_values(), "master_host": "127.0.0.1", "master_port": str(port)})
+    procs.append(spawn(f"{args.caller}-caller", command, logs / f"caller-{args.caller}.log", cwd=caller.folder,
+                       env=caller.env, cores=cores))
+    print(f"caller {args.caller} drives {payload.name} on {wanted}; press Start in the UI", flush=True)
+    return procs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -494,6 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--transport", "-t", action="append", choices=TRANSPORTS)
         if name == "ui":
             s.add_argument("--scenario", default=str(REPO / "scenarios" / "quick.toml"))
+            s.add_argument("--caller", default="", help="drive with this caller's workers (a manifest's [caller]); "
+                           "default: the harness's own users, one class per service x transport x payload")
+            s.add_argument("--target", default="", help="with --caller: service/transport to drive (default: first)")
+            s.add_argument("--payload", default="", help="with --caller: the scenario payload to send (default: first)")
             s.add_argument("--host", default="127.0.0.1")
             s.add_argument("--port", type=int, default=8089)
         s.set_defaults(fn=fn)
