@@ -3,6 +3,12 @@
 Handlers are registered with identity (de)serializers and parse the request themselves, so a
 malformed message or a string that is not valid UTF-8 is INVALID_ARGUMENT rather than grpcio's
 INTERNAL "exception deserializing". Stubs come from the manifest's build step (`_pb/`).
+
+HTTP/2 limits (README.md "HTTP/2 limits and timeouts"): at most `MAX_CONCURRENT_STREAMS` calls
+per connection, advertised in SETTINGS_MAX_CONCURRENT_STREAMS (grpcio advertises none by
+default); header blocks up to `MAX_METADATA_BYTES`; a connection that has not sent its preface
+and SETTINGS within `HANDSHAKE_TIMEOUT_S` is closed, one with no call for `MAX_CONNECTION_IDLE_S`
+is sent GOAWAY. grpc core bounds rapid resets itself (tests/peers/test_http2_abuse.py).
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "bench.v1.Bench"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 64 * 1024
+MAX_CONCURRENT_STREAMS = 100
+MAX_METADATA_BYTES = 8 * 1024
+HANDSHAKE_TIMEOUT_S = 10
+MAX_CONNECTION_IDLE_S = 300
 STATUS_OF_ERROR = {
     BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     UNKNOWN_OP: grpc.StatusCode.UNIMPLEMENTED,
@@ -99,6 +109,10 @@ def build_server(service: Service, host: str, port: int, workers: int) -> tuple[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
+            ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_S * 1000),
+            ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_S * 1000),
         ],
     )
     address = f"{host}:{port}"

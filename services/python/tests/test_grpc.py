@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +24,24 @@ MAX = 16 * 1024 * 1024 + 64 * 1024
 
 
 @pytest.fixture(scope="module")
-def channel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
+def grpc_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = free_port()
     log: Path = tmp_path_factory.mktemp("grpc") / "service.log"
     with started(service_argv("grpc", "--port", str(port)), log, {"BENCH_TEST_HOOKS": "1"}) as proc:
-        ch = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
-            ("grpc.max_receive_message_length", MAX), ("grpc.max_send_message_length", MAX)])
+        ch = grpc.insecure_channel(f"127.0.0.1:{port}")
         echo = raw(ch, "Echo")
         wait_until(lambda: echo(b"", timeout=1) == b"", "grpc service", proc, log=log)
-        yield ch
         ch.close()
+        yield port
         assert stop(proc) == 0, log.read_text()
+
+
+@pytest.fixture(scope="module")
+def channel(grpc_port: int) -> Iterator[grpc.Channel]:
+    ch = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[
+        ("grpc.max_receive_message_length", MAX), ("grpc.max_send_message_length", MAX)])
+    yield ch
+    ch.close()
 
 
 def raw(ch: grpc.Channel, method: str) -> Any:
@@ -89,3 +99,44 @@ def test_malformed_diff_is_invalid_argument(channel: grpc.Channel, request_bytes
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert e.value.details()
     assert raw(channel, "Echo")(b"", timeout=5) == b""
+
+
+def _server_settings(sock: socket.socket) -> dict[int, int]:
+    """Read frames until the server's first SETTINGS (not an ACK); its values by id."""
+    buf = b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+            length, kind, flags = int.from_bytes(buf[:3], "big"), buf[3], buf[4]
+            payload, buf = buf[9:9 + length], buf[9 + length:]
+            if kind == 4 and not flags & 1:
+                return dict(struct.unpack(">HI", payload[i:i + 6]) for i in range(0, length, 6))
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection before its SETTINGS"
+        buf += chunk
+    raise AssertionError("no SETTINGS from the server within 5 s")
+
+
+def test_settings_limit_concurrent_streams(grpc_port: int) -> None:
+    """SETTINGS_MAX_CONCURRENT_STREAMS is advertised (grpcio sends none by default, and h2spec or a
+    stream flood then opens streams without limit; tests/peers/test_http2_abuse.py)."""
+    from bench_service.grpc_server import MAX_CONCURRENT_STREAMS
+
+    with socket.create_connection(("127.0.0.1", grpc_port), timeout=5) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        assert _server_settings(sock).get(0x3) == MAX_CONCURRENT_STREAMS == 100
+
+
+def test_half_a_preface_is_closed_after_the_handshake_timeout(grpc_port: int) -> None:
+    from bench_service.grpc_server import HANDSHAKE_TIMEOUT_S
+
+    with socket.create_connection(("127.0.0.1", grpc_port), timeout=HANDSHAKE_TIMEOUT_S + 5) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n")
+        t0 = time.monotonic()
+        try:
+            while sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        took = time.monotonic() - t0
+    assert HANDSHAKE_TIMEOUT_S - 1 < took < HANDSHAKE_TIMEOUT_S + 3, f"closed after {took:.1f} s"
