@@ -4,6 +4,11 @@ Handlers are registered with identity (de)serializers and parse the request them
 malformed message or a string that is not valid UTF-8 is INVALID_ARGUMENT rather than grpcio's
 INTERNAL "exception deserializing". Stubs come from the manifest's build step (`_pb/`).
 
+The server is grpcio's asyncio one (`grpc.aio`); the ops run on a pool of `workers` threads once
+a request message has fully arrived. (grpcio's threaded server gives a pool thread to each call
+as it opens and the thread waits there for the message: four streams that never send one,
+tests/peers/test_http2_abuse.py, held every thread and no other call was served.)
+
 HTTP/2 limits (README.md "HTTP/2 limits and timeouts"): at most `MAX_CONCURRENT_STREAMS` calls
 per connection, advertised in SETTINGS_MAX_CONCURRENT_STREAMS (grpcio advertises none by
 default); header blocks up to `MAX_METADATA_BYTES`; a connection that has not sent its preface
@@ -13,9 +18,9 @@ is sent GOAWAY. grpc core bounds rapid resets itself (tests/peers/test_http2_abu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
-import threading
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
@@ -48,18 +53,20 @@ STATUS_OF_ERROR = {
 
 
 class BenchServicer:
-    """Raw-bytes handlers of the Bench service, mapping contract errors to gRPC statuses."""
+    """Raw-bytes handlers of the Bench service, mapping contract errors to gRPC statuses; the
+    ops run on `pool`."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, pool: futures.ThreadPoolExecutor) -> None:
         self.service = service
+        self.pool = pool
 
-    def echo(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+    async def echo(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         """`Echo(Blob) -> Blob`: the same bytes."""
-        return self._guard(self._echo, request, context)
+        return await self._guard(self._echo, request, context)
 
-    def diff(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+    async def diff(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         """`Diff(DiffRequest) -> DiffReply`: difflib opcodes."""
-        return self._guard(self._diff, request, context)
+        return await self._guard(self._diff, request, context)
 
     def _echo(self, request: bytes) -> bytes:
         blob = _parse(bench_pb2.Blob, request)
@@ -76,15 +83,15 @@ class BenchServicer:
             add(tag=tag, i1=i1, i2=i2, j1=j1, j2=j2)
         return reply.SerializeToString()
 
-    @staticmethod
-    def _guard(fn: Callable[[bytes], bytes], request: bytes, context: grpc.ServicerContext) -> bytes:
+    async def _guard(self, fn: Callable[[bytes], bytes], request: bytes,
+                     context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         try:
-            return fn(request)
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, request)
         except BenchError as e:
-            context.abort(STATUS_OF_ERROR[e.code], e.message)
+            await context.abort(STATUS_OF_ERROR[e.code], e.message)
         except Exception as e:
             log.exception("internal error in gRPC handler")
-            context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}: {e}")
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}: {e}")
         raise AssertionError("unreachable: context.abort raises")
 
 
@@ -95,15 +102,15 @@ def _parse(message_type: Any, request: bytes) -> Any:
         raise BenchError(BAD_REQUEST, f"malformed {message_type.DESCRIPTOR.full_name}: {e}") from e
 
 
-def build_server(service: Service, host: str, port: int, workers: int) -> tuple[grpc.Server, int]:
-    """Create and start the server; returns it and the bound port."""
-    servicer = BenchServicer(service)
+async def start_server(service: Service, host: str, port: int, workers: int) -> tuple[grpc.aio.Server, int]:
+    """Create and start the server on the running event loop; returns it and the bound port."""
+    pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc")
+    servicer = BenchServicer(service, pool)
     handlers = {
         "Echo": grpc.unary_unary_rpc_method_handler(servicer.echo),
         "Diff": grpc.unary_unary_rpc_method_handler(servicer.diff),
     }
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+    server = grpc.aio.server(
         handlers=[grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -122,21 +129,20 @@ def build_server(service: Service, host: str, port: int, workers: int) -> tuple[
         raise SystemExit(f"cannot bind {address}: {e}; is the port in use by another program?") from e
     if bound == 0:
         raise SystemExit(f"cannot bind {address}; is the port in use by another program?")
-    server.start()
+    await server.start()
     return server, bound
 
 
 def serve(service: Service, host: str, port: int, workers: int) -> None:
-    """Serve gRPC on host:port with a pool of `workers` threads until SIGTERM."""
-    stop = threading.Event()
+    """Serve gRPC on host:port, the ops on a pool of `workers` threads, until SIGTERM."""
+    asyncio.run(_serve(service, host, port, workers))
 
-    def on_term(signum: int, frame: Any) -> None:
-        stop.set()
 
-    signal.signal(signal.SIGTERM, on_term)
-    server, bound = build_server(service, host, port, workers)
+async def _serve(service: Service, host: str, port: int, workers: int) -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    server, bound = await start_server(service, host, port, workers)
     log.info("grpc serving %s on %s:%d with %d thread(s)", SERVICE_NAME, host, bound, workers)
-    while not stop.wait(0.5):
-        pass
-    server.stop(grace=1.0).wait()
+    await stop.wait()
+    await server.stop(grace=1.0)
     log.info("SIGTERM received, stopped")

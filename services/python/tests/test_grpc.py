@@ -101,20 +101,26 @@ def test_malformed_diff_is_invalid_argument(channel: grpc.Channel, request_bytes
     assert raw(channel, "Echo")(b"", timeout=5) == b""
 
 
-def _server_settings(sock: socket.socket) -> dict[int, int]:
-    """Read frames until the server's first SETTINGS (not an ACK); its values by id."""
+def _read_frame(sock: socket.socket, kind: int, ack: bool) -> bytes:
+    """Read frames until one of `kind` with (or without) the ACK flag; its payload."""
     buf = b""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
-            length, kind, flags = int.from_bytes(buf[:3], "big"), buf[3], buf[4]
+            length, got, flags = int.from_bytes(buf[:3], "big"), buf[3], buf[4]
             payload, buf = buf[9:9 + length], buf[9 + length:]
-            if kind == 4 and not flags & 1:
-                return dict(struct.unpack(">HI", payload[i:i + 6]) for i in range(0, length, 6))
+            if got == kind and bool(flags & 1) == ack:
+                return payload
         chunk = sock.recv(65536)
-        assert chunk, "the server closed the connection before its SETTINGS"
+        assert chunk, f"the server closed the connection before a frame of type {kind}"
         buf += chunk
-    raise AssertionError("no SETTINGS from the server within 5 s")
+    raise AssertionError(f"no frame of type {kind} from the server within 5 s")
+
+
+def _server_settings(sock: socket.socket) -> dict[int, int]:
+    """The values of the server's first SETTINGS frame, by id."""
+    payload = _read_frame(sock, 4, ack=False)
+    return dict(struct.unpack(">HI", payload[i:i + 6]) for i in range(0, len(payload), 6))
 
 
 def test_settings_limit_concurrent_streams(grpc_port: int) -> None:
@@ -140,3 +146,30 @@ def test_half_a_preface_is_closed_after_the_handshake_timeout(grpc_port: int) ->
             pass
         took = time.monotonic() - t0
     assert HANDSHAKE_TIMEOUT_S - 1 < took < HANDSHAKE_TIMEOUT_S + 3, f"closed after {took:.1f} s"
+
+
+def _headers_frame(stream: int, authority: str) -> bytes:
+    """HEADERS (END_HEADERS, no END_STREAM) opening a call to Echo: HPACK literals, no Huffman."""
+    def literal(name: bytes, value: bytes) -> bytes:
+        return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+    path = b"/bench.v1.Bench/Echo"
+    block = (b"\x83\x86" + b"\x04" + bytes([len(path)]) + path + b"\x01" + bytes([len(authority)])
+             + authority.encode() + literal(b"content-type", b"application/grpc")
+             + literal(b"te", b"trailers"))
+    return len(block).to_bytes(3, "big") + b"\x01\x04" + stream.to_bytes(4, "big") + block
+
+
+def test_calls_that_never_send_their_message_hold_up_no_other(grpc_port: int, channel: grpc.Channel) -> None:
+    """Streams opened and left without a message (more than the pool has threads) do not stop
+    another client's calls: with grpcio's threaded server each held a pool thread."""
+    with socket.create_connection(("127.0.0.1", grpc_port), timeout=5) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        _server_settings(sock)
+        sock.sendall(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"  # SETTINGS ACK
+                     + b"".join(_headers_frame(1 + 2 * i, f"127.0.0.1:{grpc_port}") for i in range(20)))
+        sock.sendall(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678")  # PING: when its ACK comes,
+        _read_frame(sock, 6, ack=True)  # the server has read every HEADERS before it
+        m = pb()
+        reply = raw(channel, "Echo")(m.Blob(data=b"still served").SerializeToString(), timeout=5)
+        assert m.Blob.FromString(reply).data == b"still served"
