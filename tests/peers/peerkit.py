@@ -57,9 +57,10 @@ def running(service: str, transport: str, log_dir: Path) -> Iterator[tuple[Proc,
 
 
 @functools.cache
-def _ensure_system() -> str:
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "ensure-system.sh")], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+def _run_script(name: str, timeout_s: float = 900) -> str:
+    """Run scripts/<name> once per session; its output, for the skip reason if it did not help."""
+    proc = subprocess.run(["bash", str(REPO / "scripts" / name)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout_s)
     return proc.stdout + proc.stderr
 
 
@@ -68,7 +69,7 @@ def system_tool(name: str) -> str:
     the test is skipped only when that fails too."""
     path = shutil.which(name)
     if path is None:
-        output = _ensure_system()
+        output = _run_script("ensure-system.sh")
         path = shutil.which(name)
         if path is None:
             pytest.skip(f"{name} is not installed and scripts/ensure-system.sh could not install it "
@@ -76,19 +77,12 @@ def system_tool(name: str) -> str:
     return path
 
 
-@functools.cache
-def _ensure_go_tools() -> str:
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "ensure-go-tools.sh")], cwd=REPO, capture_output=True,
-                          text=True, timeout=900)
-    return proc.stdout + proc.stderr
-
-
 def go_tool(name: str) -> Path:
     """Path of a peer tool built from Go (h2spec, grpcurl) by scripts/ensure-go-tools.sh, which
     is run when it is missing; the test is skipped only when the build fails."""
     path = GO_TOOLS / name
     if not path.exists():
-        output = _ensure_go_tools()
+        output = _run_script("ensure-go-tools.sh")
         if not path.exists():
             pytest.skip(f"{name} could not be built: `bash scripts/ensure-go-tools.sh` said:\n{output[-2000:]}")
     return path
