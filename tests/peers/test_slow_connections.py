@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from peerkit import p50_ms, raise_nofile, running, service_params
+from peerkit import RawHttp, p50_ms, raise_nofile, running, service_params
 
 from harness.clients import make_client
 from harness.supervisor import Endpoint, Proc
@@ -163,6 +163,9 @@ def test_http_slowloris(http: Served) -> None:
     """8 connections send a request line and then dribble one header byte every 200 ms, 2 more
     dribble the request line itself: good requests keep their latency, and the service closes
     every slow one by its header timeout."""
+    quiet = RawHttp(http.ep.host, http.ep.port)  # a good keep-alive client that then waits
+    quiet.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert quiet.response()[0] == 200
     slow = Dribbler(http.ep, b"POST /echo HTTP/1.1\r\nHost: x\r\n", b"X-Slow-" + b"a" * 4000,
                     SLOWLORIS_CONNECTIONS)
     slow_line = Dribbler(http.ep, b"P", b"OST /" + b"e" * 4000, 2)
@@ -173,9 +176,16 @@ def test_http_slowloris(http: Served) -> None:
         print(f"{http.ep.service}/http: slowloris connections closed after "
               f"{min(slow.closed_after.values()):.1f}-{max(slow.closed_after.values()):.1f} s, slow request "
               f"lines after {max(slow_line.closed_after.values()):.1f} s")
+        # Idle for longer than the header timeout, the good client's next request (in two writes,
+        # the first a partial request line) is served: only requests begun and unfinished are cut.
+        quiet.send(b"POST /ec")
+        assert not quiet.closed_by_server(within_s=0.3)
+        quiet.send(b"ho HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nquiet")
+        assert quiet.response()[2] == b"quiet"
     finally:
         slow.close()
         slow_line.close()
+        quiet.close()
     http.call()
 
 

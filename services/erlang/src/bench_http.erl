@@ -16,12 +16,14 @@
 -define(OCTETS, {<<"Content-Type">>, <<"application/octet-stream">>}).
 %% Waiting for the next request line on a new or kept-alive connection.
 -define(IDLE_TIMEOUT_MS, 60000).
-%% The request line from its first byte (up to twice this when it starts mid-slice, see
-%% first_bytes/3), and the header fields once the request line has come.
+%% The request line from its first byte (5 to 10 s: the first byte may come during a quiet
+%% slice of this length, see first_bytes/3), and the header fields once the request line has come.
 -define(HEADER_TIMEOUT_MS, 5000).
 -define(MAX_HEADERS, 1000).
 -define(BODY_TIMEOUT_MS, 10000).
 -define(MAX_CHUNK_LINE, 4096).
+%% A request line read in raw mode (first_bytes/3) longer than this is refused.
+-define(MAX_REQUEST_LINE, 65536).
 
 %% @doc Starts the mochiweb listener.
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
@@ -75,24 +77,47 @@ request_line(Socket, Opts, Timeout, State) ->
 
 %% No whole request line within a slice. {packet, http} shows nothing of a partial line, so look
 %% in raw mode: bytes already buffered come at once (a partial line), else wait for the first
-%% ones for the rest of the idle timeout. Either way they are given back to the socket for the
-%% http parser (gen_tcp:unrecv/2), and the line has ?HEADER_TIMEOUT_MS to end. Only a
-%% connection quiet for a whole slice comes here: the request path stays in {packet, http}.
+%% ones for the rest of the idle timeout. Only a connection quiet for a whole slice comes here:
+%% requests on a busy connection never leave {packet, http}.
 first_bytes(Socket, _Opts, IdleLeft) when IdleLeft =< 0 ->
     close_socket(Socket);
 first_bytes(Socket, Opts, IdleLeft) ->
     ok = mochiweb_socket:setopts(Socket, [{packet, raw}, {active, once}]),
     receive
         {tcp, _, Data} ->
-            ok = gen_tcp:unrecv(Socket, Data),
-            ok = mochiweb_socket:setopts(Socket, [{packet, http}]),
-            request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started);
+            whole_line(Socket, Opts, Data, erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS);
         {tcp_closed, _} ->
             close_socket(Socket);
         {tcp_error, _, _} ->
             close_socket(Socket)
     after IdleLeft ->
         close_socket(Socket)
+    end.
+
+%% Raw bytes until the first line has ended, within ?HEADER_TIMEOUT_MS of the first of them;
+%% then they are given back to the socket (gen_tcp:unrecv/2) for the http parser. Given back
+%% while the line is still partial, the next {packet, http} read fails with emsgsize.
+whole_line(Socket, Opts, Buffer, Deadline) ->
+    case binary:match(Buffer, <<"\n">>) of
+        nomatch when byte_size(Buffer) > ?MAX_REQUEST_LINE ->
+            raw_bad_request(Socket, <<"request line too long">>);
+        nomatch ->
+            ok = mochiweb_socket:setopts(Socket, [{active, once}]),
+            receive
+                {tcp, _, More} ->
+                    whole_line(Socket, Opts, <<Buffer/binary, More/binary>>, Deadline);
+                {tcp_closed, _} ->
+                    close_socket(Socket);
+                {tcp_error, _, _} ->
+                    close_socket(Socket)
+            after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
+                %% a request line begun and not finished in time (slowloris)
+                close_socket(Socket)
+            end;
+        _ ->
+            ok = gen_tcp:unrecv(Socket, Buffer),
+            ok = mochiweb_socket:setopts(Socket, [{packet, http}]),
+            request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started)
     end.
 
 headers(Socket, _Opts, _Request, _Headers, ?MAX_HEADERS, _Deadline) ->

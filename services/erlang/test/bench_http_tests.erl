@@ -63,7 +63,9 @@ socket_test_() ->
               {"HTTP/1.0 without keep-alive, and 1.1 with close, are answered and closed",
                fun() -> http10_close(Port) end},
               {"a request line dribbled a byte at a time is closed within two header timeouts",
-               {timeout, 30, fun() -> slow_request_line(Port) end}}]
+               {timeout, 30, fun() -> slow_request_line(Port) end}},
+              {"a connection idle past a header timeout, then a request in two parts, is served",
+               {timeout, 30, fun() -> idle_then_split_request(Port) end}}]
      end}.
 
 start() ->
@@ -238,3 +240,20 @@ dribble(S, <<Byte:1/binary, Rest/binary>>, Deadline) ->
             end
     end;
 dribble(_S, <<>>, _Deadline) -> open.
+
+%% The quiet-connection path (raw mode, then the bytes handed back to the http parser) with a
+%% request line split across two writes: handed back while partial, it once closed the socket.
+idle_then_split_request(Port) ->
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
+    timer:sleep(5500),   % past one 5 s slice: the service is now waiting in raw mode
+    ok = gen_tcp:send(S, <<"GET /hea">>),
+    timer:sleep(300),    % the first part is read alone
+    ok = gen_tcp:send(S, <<"lth HTTP/1.1\r\nHo">>),
+    timer:sleep(300),
+    ok = gen_tcp:send(S, <<"st: x\r\n\r\n">>),
+    {Head, _} = response(S),
+    ?assertEqual(200, status(Head)),
+    %% and the connection goes on in {packet, http}
+    ok = gen_tcp:send(S, <<"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok">>),
+    ?assertMatch({_, <<"ok">>}, response(S)),
+    gen_tcp:close(S).
