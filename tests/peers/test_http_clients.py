@@ -133,7 +133,7 @@ def test_http10_keep_alive_is_announced_or_closed(http: Endpoint) -> None:
             break
         announced.append(i)
     c.close()
-    print(f"HTTP/1.0 keep-alive honoured for {len(announced)} of 3 requests")
+    print(f"{http.service}: HTTP/1.0 keep-alive honoured for {len(announced)} of 3 requests")
 
 
 def test_http11_persists_unless_close(http: Endpoint) -> None:
@@ -209,7 +209,7 @@ def test_apachebench(http: Endpoint, tmp_path: Path, keep_alive: bool) -> None:
     assert "Non-2xx responses" not in out
     assert _ab_value(out, "Total transferred") >= 3000 * 3000
     if keep_alive:
-        print(f"ab -k: {_ab_value(out, 'Keep-Alive requests')} of 3000 requests on kept-alive connections")
+        print(f"{http.service}: ab -k: {_ab_value(out, 'Keep-Alive requests')} of 3000 requests kept alive")
 
 
 WRK_SCRIPT = """
