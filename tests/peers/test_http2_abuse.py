@@ -11,6 +11,7 @@ recorded (printed, and as JUnit properties), not asserted: a gRPC server answers
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import time
@@ -79,7 +80,7 @@ def _junit_cases(path: Path) -> list[tuple[str, str, str]]:
     cases = []
     for m in re.finditer(r'<testcase package="([^"]*)" classname="([^"]*)"[^>]*>(.*?)</testcase>', text, re.S):
         outcome = "failed" if "<error" in m.group(3) else "skipped" if "<skipped" in m.group(3) else "passed"
-        cases.append((m.group(1), m.group(2), outcome))
+        cases.append((m.group(1), html.unescape(m.group(2)), outcome))
     return cases
 
 
