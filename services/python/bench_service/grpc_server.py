@@ -4,10 +4,13 @@ Handlers are registered with identity (de)serializers and parse the request them
 malformed message or a string that is not valid UTF-8 is INVALID_ARGUMENT rather than grpcio's
 INTERNAL "exception deserializing". Stubs come from the manifest's build step (`_pb/`).
 
-The server is grpcio's asyncio one (`grpc.aio`); the ops run on a pool of `workers` threads once
-a request message has fully arrived. (grpcio's threaded server gives a pool thread to each call
-as it opens and the thread waits there for the message: four streams that never send one,
-tests/peers/test_http2_abuse.py, held every thread and no other call was served.)
+grpcio's threaded server gives a pool thread to each call as it opens, and the thread waits there
+for the request message: four streams that never sent one (tests/peers/test_http2_abuse.py) held
+a pool of four threads, and no other call was served. The pool's threads are made on demand
+(the load of the README's measurement makes as many as it has calls in flight), and it may
+grow to `HELD_CALLS_MAX` threads, so that it takes that many such streams (11 connections at
+the stream limit) to stall the service. (`grpc.aio` has no thread per waiting call, but cost
+1.8x the CPU per 64 B call here: README.md.)
 
 HTTP/2 limits (README.md "HTTP/2 limits and timeouts"): at most `MAX_CONCURRENT_STREAMS` calls
 per connection, advertised in SETTINGS_MAX_CONCURRENT_STREAMS (grpcio advertises none by
@@ -18,9 +21,9 @@ is sent GOAWAY. grpc core bounds rapid resets itself (tests/peers/test_http2_abu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "bench.v1.Bench"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 64 * 1024
 MAX_CONCURRENT_STREAMS = 100
+HELD_CALLS_MAX = 1024
 MAX_METADATA_BYTES = 8 * 1024
 HANDSHAKE_TIMEOUT_S = 10
 MAX_CONNECTION_IDLE_S = 300
@@ -53,20 +57,18 @@ STATUS_OF_ERROR = {
 
 
 class BenchServicer:
-    """Raw-bytes handlers of the Bench service, mapping contract errors to gRPC statuses; the
-    ops run on `pool`."""
+    """Raw-bytes handlers of the Bench service, mapping contract errors to gRPC statuses."""
 
-    def __init__(self, service: Service, pool: futures.ThreadPoolExecutor) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
-        self.pool = pool
 
-    async def echo(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+    def echo(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         """`Echo(Blob) -> Blob`: the same bytes."""
-        return await self._guard(self._echo, request, context)
+        return self._guard(self._echo, request, context)
 
-    async def diff(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+    def diff(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         """`Diff(DiffRequest) -> DiffReply`: difflib opcodes."""
-        return await self._guard(self._diff, request, context)
+        return self._guard(self._diff, request, context)
 
     def _echo(self, request: bytes) -> bytes:
         blob = _parse(bench_pb2.Blob, request)
@@ -83,15 +85,15 @@ class BenchServicer:
             add(tag=tag, i1=i1, i2=i2, j1=j1, j2=j2)
         return reply.SerializeToString()
 
-    async def _guard(self, fn: Callable[[bytes], bytes], request: bytes,
-                     context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+    @staticmethod
+    def _guard(fn: Callable[[bytes], bytes], request: bytes, context: grpc.ServicerContext) -> bytes:
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, request)
+            return fn(request)
         except BenchError as e:
-            await context.abort(STATUS_OF_ERROR[e.code], e.message)
+            context.abort(STATUS_OF_ERROR[e.code], e.message)
         except Exception as e:
             log.exception("internal error in gRPC handler")
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}: {e}")
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}: {e}")
         raise AssertionError("unreachable: context.abort raises")
 
 
@@ -102,15 +104,16 @@ def _parse(message_type: Any, request: bytes) -> Any:
         raise BenchError(BAD_REQUEST, f"malformed {message_type.DESCRIPTOR.full_name}: {e}") from e
 
 
-async def start_server(service: Service, host: str, port: int, workers: int) -> tuple[grpc.aio.Server, int]:
-    """Create and start the server on the running event loop; returns it and the bound port."""
-    pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc")
-    servicer = BenchServicer(service, pool)
+def build_server(service: Service, host: str, port: int, workers: int) -> tuple[grpc.Server, int]:
+    """Create and start the server; returns it and the bound port."""
+    servicer = BenchServicer(service)
+    pool = futures.ThreadPoolExecutor(max_workers=max(workers, HELD_CALLS_MAX), thread_name_prefix="grpc")
     handlers = {
         "Echo": grpc.unary_unary_rpc_method_handler(servicer.echo),
         "Diff": grpc.unary_unary_rpc_method_handler(servicer.diff),
     }
-    server = grpc.aio.server(
+    server = grpc.server(
+        pool,
         handlers=[grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -129,20 +132,23 @@ async def start_server(service: Service, host: str, port: int, workers: int) -> 
         raise SystemExit(f"cannot bind {address}: {e}; is the port in use by another program?") from e
     if bound == 0:
         raise SystemExit(f"cannot bind {address}; is the port in use by another program?")
-    await server.start()
+    server.start()
     return server, bound
 
 
 def serve(service: Service, host: str, port: int, workers: int) -> None:
-    """Serve gRPC on host:port, the ops on a pool of `workers` threads, until SIGTERM."""
-    asyncio.run(_serve(service, host, port, workers))
+    """Serve gRPC on host:port until SIGTERM, on a pool of threads made on demand (at most
+    max(`workers`, HELD_CALLS_MAX))."""
+    stop = threading.Event()
 
+    def on_term(signum: int, frame: Any) -> None:
+        stop.set()
 
-async def _serve(service: Service, host: str, port: int, workers: int) -> None:
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    server, bound = await start_server(service, host, port, workers)
-    log.info("grpc serving %s on %s:%d with %d thread(s)", SERVICE_NAME, host, bound, workers)
-    await stop.wait()
-    await server.stop(grace=1.0)
+    signal.signal(signal.SIGTERM, on_term)
+    server, bound = build_server(service, host, port, workers)
+    log.info("grpc serving %s on %s:%d, threads on demand up to %d", SERVICE_NAME, host, bound,
+             max(workers, HELD_CALLS_MAX))
+    while not stop.wait(0.5):
+        pass
+    server.stop(grace=1.0).wait()
     log.info("SIGTERM received, stopped")
