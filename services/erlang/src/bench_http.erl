@@ -52,15 +52,8 @@ request_line(Socket, Opts, Timeout, State) ->
     ok = mochiweb_socket:setopts(Socket, [{active, once}]),
     Slice = min(Timeout, ?HEADER_TIMEOUT_MS),
     receive
-        {http, _, {http_request, Method, Path, Version}} ->
-            ok = mochiweb_socket:setopts(Socket, [{packet, httph}]),
-            Deadline = erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS,
-            headers(Socket, Opts, {Method, Path, Version}, [], 0, Deadline);
-        {http, _, {http_error, Blank}} when Blank =:= "\r\n"; Blank =:= "\n" ->
-            request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started);
-        {http, _, _} ->
-            %% http_error, or a status line (http_response) where a request line belongs.
-            raw_bad_request(Socket, <<"malformed request line">>);
+        {http, _, _} = Line ->
+            on_request_line(Line, Socket, Opts);
         {tcp_closed, _} ->
             close_socket(Socket);
         {tcp_error, _, _} ->
@@ -68,12 +61,34 @@ request_line(Socket, Opts, Timeout, State) ->
         {ssl_closed, _} ->
             close_socket(Socket)
     after Slice ->
-        case State of
-            idle -> first_bytes(Socket, Opts, Timeout - Slice);
-            %% a request line begun and not finished within ?HEADER_TIMEOUT_MS (slowloris)
-            started -> close_socket(Socket)
+        %% Stop the socket's delivery, then look again: a line that came as the slice ended is
+        %% in the mailbox now (the port's messages come before its reply to setopts).
+        ok = mochiweb_socket:setopts(Socket, [{active, false}]),
+        receive
+            {http, _, _} = Late ->
+                on_request_line(Late, Socket, Opts);
+            {tcp_closed, _} ->
+                close_socket(Socket);
+            {tcp_error, _, _} ->
+                close_socket(Socket)
+        after 0 ->
+            case State of
+                idle -> first_bytes(Socket, Opts, Timeout - Slice);
+                %% a request line begun and not finished within ?HEADER_TIMEOUT_MS (slowloris)
+                started -> close_socket(Socket)
+            end
         end
     end.
+
+on_request_line({http, _, {http_request, Method, Path, Version}}, Socket, Opts) ->
+    ok = mochiweb_socket:setopts(Socket, [{packet, httph}]),
+    Deadline = erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS,
+    headers(Socket, Opts, {Method, Path, Version}, [], 0, Deadline);
+on_request_line({http, _, {http_error, Blank}}, Socket, Opts) when Blank =:= "\r\n"; Blank =:= "\n" ->
+    request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started);
+on_request_line({http, _, _}, Socket, _Opts) ->
+    %% http_error, or a status line (http_response) where a request line belongs.
+    raw_bad_request(Socket, <<"malformed request line">>).
 
 %% No whole request line within a slice. {packet, http} shows nothing of a partial line, so look
 %% in raw mode: bytes already buffered come at once (a partial line), else wait for the first

@@ -65,7 +65,9 @@ socket_test_() ->
               {"a request line dribbled a byte at a time is closed within two header timeouts",
                {timeout, 30, fun() -> slow_request_line(Port) end}},
               {"a connection idle past a header timeout, then a request in two parts, is served",
-               {timeout, 30, fun() -> idle_then_split_request(Port) end}}]
+               {timeout, 30, fun() -> idle_then_split_request(Port) end}},
+              {"requests sent as a slice of the idle wait ends, with their bodies, are served",
+               {timeout, 60, fun() -> requests_at_the_slice_end(Port) end}}]
      end}.
 
 start() ->
@@ -256,4 +258,20 @@ idle_then_split_request(Port) ->
     %% and the connection goes on in {packet, http}
     ok = gen_tcp:send(S, <<"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok">>),
     ?assertMatch({_, <<"ok">>}, response(S)),
+    gen_tcp:close(S).
+
+%% A whole POST in one write (head and body handed back to the socket together), sent when the
+%% service's 5 s slice ends: a request line parsed as the slice timed out was once left in the
+%% mailbox while the raw-mode read took the rest. Several sends around 5 s, then one past it.
+requests_at_the_slice_end(Port) ->
+    Parent = self(),
+    Waits = [4990, 4995, 4998, 5000, 5002, 5005, 5600],
+    Pids = [spawn(fun() -> Parent ! {self(), catch slice_end_request(Port, W)} end) || W <- Waits],
+    ?assertEqual([{W, ok} || W <- Waits], [{W, receive {P, R} -> R end} || {W, P} <- lists:zip(Waits, Pids)]).
+
+slice_end_request(Port, WaitMs) ->
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
+    timer:sleep(WaitMs),
+    ok = gen_tcp:send(S, <<"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nslice">>),
+    {_, <<"slice">>} = response(S),
     gen_tcp:close(S).
