@@ -1,6 +1,7 @@
-"""HTTP/2 abuse against every service's grpc transport: h2spec's whole conformance suite, the
-rapid-reset pattern (CVE-2023-44487: HEADERS then RST_STREAM, as fast as the socket takes them)
-and a client that opens thousands of streams and never ends them.
+"""HTTP/2 peers and abuse against every service's grpc transport: grpcurl (grpc-go's stack) as a
+second good client, h2spec's whole conformance suite, the rapid-reset pattern (CVE-2023-44487:
+HEADERS then RST_STREAM, as fast as the socket takes them) and a client that opens thousands
+of streams and never ends them.
 
 Whatever the peer does, the service must not die nor grow without bound (RSS of its process tree
 before and after), must advertise and enforce a limit on concurrent streams per connection, and
@@ -11,7 +12,9 @@ recorded (printed, and as JUnit properties), not asserted: a gRPC server answers
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 import subprocess
 import time
@@ -24,6 +27,7 @@ import h2wire
 import pytest
 from peerkit import go_tool, running, service_params, tree_rss
 
+from harness import REPO
 from harness.clients.grpc import GrpcClient
 from harness.supervisor import Endpoint, Proc
 
@@ -72,6 +76,32 @@ def grpc_service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             assert client.call("echo", b"%d" % i).ok
         yield Grpc(proc, ep, client)
         client.close()
+
+
+def _grpcurl(ep: Endpoint, method: str, request: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    """grpcurl with the request on its standard input (`-d @`: a 100 001-token one is too long for argv)."""
+    return subprocess.run([str(go_tool("grpcurl")), "-plaintext", "-max-time", "10", "-import-path",
+                           str(REPO / "contract"), "-proto", "bench.proto", "-d", "@", f"{ep.host}:{ep.port}",
+                           f"bench.v1.Bench/{method}"], input=json.dumps(request), capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_grpcurl(grpc_service: Grpc) -> None:
+    """grpcurl, on grpc-go's HTTP/2 stack, from the contract's .proto: Echo, Diff, and a Diff over
+    the token limit answered RESOURCE_EXHAUSTED."""
+    ep = grpc_service.ep
+    data = bytes(range(256))
+    echo = _grpcurl(ep, "Echo", {"data": base64.b64encode(data).decode()})
+    assert echo.returncode == 0, echo.stderr
+    assert base64.b64decode(json.loads(echo.stdout)["data"]) == data
+    diff = _grpcurl(ep, "Diff", {"a": ["x", "y", "z"], "b": ["x", "z"]})
+    assert diff.returncode == 0, diff.stderr
+    ops = [(o.get("tag"), o.get("i1", 0), o.get("i2", 0)) for o in json.loads(diff.stdout)["opcodes"]]
+    assert ops == [("equal", 0, 1), ("delete", 1, 2), ("equal", 2, 3)]
+    big = _grpcurl(ep, "Diff", {"a": ["t"] * 100_001, "b": []})
+    assert big.returncode != 0 and "ResourceExhausted" in big.stderr, big.stderr
+    grpc_service.answers()
+    grpc_service.alive()
 
 
 def _junit_cases(path: Path) -> list[tuple[str, str, str]]:
