@@ -5,30 +5,34 @@
 -module(bench_http).
 
 -export([start_link/1, handle/1, loop/2]).
--export([parse_chunk_size/1, transfer_encoding/1]).
+-export([parse_chunk_size/1, transfer_encoding/1, keep_alive/2]).
 
 -type opts() :: #{host := inet:ip_address(), port := inet:port_number(),
                   acceptors := pos_integer()}.
 
--define(JSON, {"Content-Type", "application/json"}).
+-define(JSON, {<<"Content-Type">>, <<"application/json">>}).
 -define(DRAIN_MAX, 64 * 1024 * 1024).
 -define(DRAIN_TIMEOUT_MS, 2000).
--define(OCTETS, {"Content-Type", "application/octet-stream"}).
-%% Waiting for the next request line on a kept-alive connection.
+-define(OCTETS, {<<"Content-Type">>, <<"application/octet-stream">>}).
+%% Waiting for the next request line on a new or kept-alive connection.
 -define(IDLE_TIMEOUT_MS, 60000).
-%% The whole header section (request line to blank line) once its first byte has come.
+%% The request line from its first byte (5 to 10 s: the first byte may come during a quiet
+%% slice of this length, see first_bytes/3), and the header fields once the request line has come.
 -define(HEADER_TIMEOUT_MS, 5000).
 -define(MAX_HEADERS, 1000).
 -define(BODY_TIMEOUT_MS, 10000).
 -define(MAX_CHUNK_LINE, 4096).
+%% A request line read in raw mode (first_bytes/3) longer than this is refused.
+-define(MAX_REQUEST_LINE, 65536).
 
 %% @doc Starts the mochiweb listener.
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(#{host := Host, port := Port, acceptors := N}) ->
     %% mochiweb's socket server and request object, but our own connection loop (instead of
     %% mochiweb_http's): a bounded header section, a 400 with the contract's body for a
-    %% malformed request line or header, and a prompt close when the peer half-closes.
-    _ = mochiweb_clock:start(),   % the Date header's cache, as mochiweb_http:start_link does
+    %% malformed request line or header, a prompt close when the peer half-closes, and
+    %% persistence decided and announced per RFC 9112 (respond/5).
+    _ = mochiweb_clock:start(),   % the Date cache of mochiweb's own 100 Continue (recv_body/2)
     mochiweb_socket_server:start_link([{name, ?MODULE}, {ip, Host}, {port, Port},
                                        {acceptor_pool_size, N}, {nodelay, true},
                                        {loop, {?MODULE, loop}}]).
@@ -40,25 +44,95 @@ loop(Socket, Opts) ->
     request_line(Socket, Opts, ?IDLE_TIMEOUT_MS).
 
 request_line(Socket, Opts, Timeout) ->
+    request_line(Socket, Opts, Timeout, idle).
+
+%% `idle': waiting for a request (Timeout is what is left of ?IDLE_TIMEOUT_MS); `started': its
+%% first bytes have come, and the line must be whole within ?HEADER_TIMEOUT_MS.
+request_line(Socket, Opts, Timeout, State) ->
     ok = mochiweb_socket:setopts(Socket, [{active, once}]),
+    Slice = min(Timeout, ?HEADER_TIMEOUT_MS),
     receive
-        {http, _, {http_request, Method, Path, Version}} ->
-            ok = mochiweb_socket:setopts(Socket, [{packet, httph}]),
-            Deadline = erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS,
-            headers(Socket, Opts, {Method, Path, Version}, [], 0, Deadline);
-        {http, _, {http_error, Blank}} when Blank =:= "\r\n"; Blank =:= "\n" ->
-            request_line(Socket, Opts, ?HEADER_TIMEOUT_MS);
-        {http, _, _} ->
-            %% http_error, or a status line (http_response) where a request line belongs.
-            raw_bad_request(Socket, <<"malformed request line">>);
+        {http, _, _} = Line ->
+            on_request_line(Line, Socket, Opts);
         {tcp_closed, _} ->
             close_socket(Socket);
         {tcp_error, _, _} ->
             close_socket(Socket);
         {ssl_closed, _} ->
             close_socket(Socket)
-    after Timeout ->
+    after Slice ->
+        %% Stop the socket's delivery, then look again: a line that came as the slice ended is
+        %% in the mailbox now (the port's messages come before its reply to setopts).
+        ok = mochiweb_socket:setopts(Socket, [{active, false}]),
+        receive
+            {http, _, _} = Late ->
+                on_request_line(Late, Socket, Opts);
+            {tcp_closed, _} ->
+                close_socket(Socket);
+            {tcp_error, _, _} ->
+                close_socket(Socket)
+        after 0 ->
+            case State of
+                idle -> first_bytes(Socket, Opts, Timeout - Slice);
+                %% a request line begun and not finished within ?HEADER_TIMEOUT_MS (slowloris)
+                started -> close_socket(Socket)
+            end
+        end
+    end.
+
+on_request_line({http, _, {http_request, Method, Path, Version}}, Socket, Opts) ->
+    ok = mochiweb_socket:setopts(Socket, [{packet, httph}]),
+    Deadline = erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS,
+    headers(Socket, Opts, {Method, Path, Version}, [], 0, Deadline);
+on_request_line({http, _, {http_error, Blank}}, Socket, Opts) when Blank =:= "\r\n"; Blank =:= "\n" ->
+    request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started);
+on_request_line({http, _, _}, Socket, _Opts) ->
+    %% http_error, or a status line (http_response) where a request line belongs.
+    raw_bad_request(Socket, <<"malformed request line">>).
+
+%% No whole request line within a slice. {packet, http} shows nothing of a partial line, so look
+%% in raw mode: bytes already buffered come at once (a partial line), else wait for the first
+%% ones for the rest of the idle timeout. Only a connection quiet for a whole slice comes here:
+%% requests on a busy connection never leave {packet, http}.
+first_bytes(Socket, _Opts, IdleLeft) when IdleLeft =< 0 ->
+    close_socket(Socket);
+first_bytes(Socket, Opts, IdleLeft) ->
+    ok = mochiweb_socket:setopts(Socket, [{packet, raw}, {active, once}]),
+    receive
+        {tcp, _, Data} ->
+            whole_line(Socket, Opts, Data, erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS);
+        {tcp_closed, _} ->
+            close_socket(Socket);
+        {tcp_error, _, _} ->
+            close_socket(Socket)
+    after IdleLeft ->
         close_socket(Socket)
+    end.
+
+%% Raw bytes until the first line has ended, within ?HEADER_TIMEOUT_MS of the first of them;
+%% then they are given back to the socket (gen_tcp:unrecv/2) for the http parser. Given back
+%% while the line is still partial, the next {packet, http} read fails with emsgsize.
+whole_line(Socket, Opts, Buffer, Deadline) ->
+    case binary:match(Buffer, <<"\n">>) of
+        nomatch when byte_size(Buffer) > ?MAX_REQUEST_LINE ->
+            raw_bad_request(Socket, <<"request line too long">>);
+        nomatch ->
+            ok = mochiweb_socket:setopts(Socket, [{active, once}]),
+            receive
+                {tcp, _, More} ->
+                    whole_line(Socket, Opts, <<Buffer/binary, More/binary>>, Deadline);
+                {tcp_closed, _} ->
+                    close_socket(Socket);
+                {tcp_error, _, _} ->
+                    close_socket(Socket)
+            after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
+                %% a request line begun and not finished in time (slowloris)
+                close_socket(Socket)
+            end;
+        _ ->
+            ok = gen_tcp:unrecv(Socket, Buffer),
+            ok = mochiweb_socket:setopts(Socket, [{packet, http}]),
+            request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started)
     end.
 
 headers(Socket, _Opts, _Request, _Headers, ?MAX_HEADERS, _Deadline) ->
@@ -88,10 +162,10 @@ headers(Socket, Opts, Request, Headers, Count, Deadline) ->
 
 after_response(Req) ->
     Socket = mochiweb_request:get(socket, Req),
-    case mochiweb_request:should_close(Req) of
-        true ->
-            close_socket(Socket);
+    case persists(Req) of
         false ->
+            close_socket(Socket);
+        true ->
             Opts = mochiweb_request:get(opts, Req),
             mochiweb_request:cleanup(Req),
             erlang:garbage_collect(),
@@ -101,6 +175,66 @@ after_response(Req) ->
 close_socket(Socket) ->
     mochiweb_socket:close(Socket),
     exit(normal).
+
+%% @doc Whether the connection persists after the response (RFC 9112 section 9.3), from the
+%% request's version and Connection header: HTTP/1.1 and later unless `close' is among the
+%% connection options, HTTP/1.0 only when `keep-alive' is (and `close' is not), HTTP/0.9 never.
+%% Options are comma-separated and case-insensitive (mochiweb's own should_close/1 knows only
+%% the exact values `close' and, for HTTP/1.0, `Keep-Alive').
+-spec keep_alive({non_neg_integer(), non_neg_integer()}, undefined | string()) -> boolean().
+keep_alive(Version, Connection) ->
+    Options = case Connection of
+                  undefined -> [];
+                  _ -> [string:lowercase(string:trim(O)) || O <- string:split(Connection, ",", all)]
+              end,
+    case lists:member("close", Options) of
+        true -> false;
+        false when Version >= {1, 1} -> true;
+        false when Version =:= {1, 0} -> lists:member("keep-alive", Options);
+        false -> false
+    end.
+
+%% The request asked to persist, and its whole body was read (an unread body would be taken
+%% for the next request).
+persists(Req) ->
+    keep_alive(mochiweb_request:get(version, Req),
+               mochiweb_request:get_header_value("connection", Req))
+        andalso (get(mochiweb_request_recv) =:= true
+                 orelse (mochiweb_request:get_header_value("transfer-encoding", Req) =:= undefined
+                         andalso content_length(Req) =:= {ok, 0})).
+
+%% The whole response in one write, its Connection header saying what happens next: `close'
+%% when the connection ends after it, `keep-alive' when an HTTP/1.0 connection persists (the
+%% client would otherwise wait for the close). `close' mode ends it whatever the request asked.
+respond(Req, Code, Headers, Body, Mode) ->
+    Connection = case Mode =:= close orelse not persists(Req) of
+                     true -> [<<"Connection: close\r\n">>];
+                     false ->
+                         case mochiweb_request:get(version, Req) of
+                             {1, 0} -> [<<"Connection: keep-alive\r\n">>];
+                             _ -> []
+                         end
+                 end,
+    Head = [<<"HTTP/1.1 ">>, integer_to_binary(Code), $\s, reason(Code), <<"\r\n">>,
+            [[K, <<": ">>, V, <<"\r\n">>] || {K, V} <- Headers],
+            <<"Content-Length: ">>, integer_to_binary(iolist_size(Body)), <<"\r\n">>,
+            Connection, <<"\r\n">>],
+    Data = case mochiweb_request:get(method, Req) of
+               'HEAD' -> Head;
+               _ -> [Head, Body]
+           end,
+    case mochiweb_socket:send(mochiweb_request:get(socket, Req), Data) of
+        ok -> ok;
+        %% the client went away: mochiweb's way to end the connection
+        _ -> exit(normal)
+    end.
+
+reason(200) -> <<"OK">>;
+reason(400) -> <<"Bad Request">>;
+reason(404) -> <<"Not Found">>;
+reason(405) -> <<"Method Not Allowed">>;
+reason(413) -> <<"Content Too Large">>;
+reason(500) -> <<"Internal Server Error">>.
 
 %% A 400 written directly (there is no request object yet), then close.
 raw_bad_request(Socket, Message) ->
@@ -141,7 +275,7 @@ path(RawPath) ->
 route('POST', "/echo", Req) -> op(<<"echo">>, Req);
 route('POST', "/diff", Req) -> op(<<"diff">>, Req);
 route('GET', "/health", Req) ->
-    mochiweb_request:respond({200, [?JSON], bench_ops:health_body()}, Req);
+    respond(Req, 200, [?JSON], bench_ops:health_body(), keep);
 route(_Method, "/echo", Req) -> not_allowed("POST", Req);
 route(_Method, "/diff", Req) -> not_allowed("POST", Req);
 route(_Method, "/health", Req) -> not_allowed("GET", Req);
@@ -269,9 +403,9 @@ is_hex(C) -> (C >= $0 andalso C =< $9) orelse (C >= $a andalso C =< $f)
 run(Op, Body, Req) ->
     case bench_ops:run(Op, Body) of
         {ok, Reply} when Op =:= <<"echo">> ->
-            mochiweb_request:respond({200, [?OCTETS], Reply}, Req);
+            respond(Req, 200, [?OCTETS], Reply, keep);
         {ok, Reply} ->
-            mochiweb_request:respond({200, [?JSON], Reply}, Req);
+            respond(Req, 200, [?JSON], Reply, keep);
         {error, Code, Message} ->
             reply_error(Req, Code, Message, keep)
     end.
@@ -328,13 +462,10 @@ content_length(Req) ->
 not_allowed(Allow, Req) ->
     Body = bench_ops:error_body(bad_request, iolist_to_binary(["method not allowed; use ",
                                                                Allow])),
-    mochiweb_request:respond({405, [?JSON, {"Allow", Allow}], Body}, Req).
+    respond(Req, 405, [?JSON, {<<"Allow">>, Allow}], Body, keep).
 
-reply_error(Req, Code, Message, keep) ->
-    mochiweb_request:respond({status(Code), [?JSON], bench_ops:error_body(Code, Message)}, Req);
-reply_error(Req, Code, Message, close) ->
-    mochiweb_request:respond({status(Code), [?JSON, {"Connection", "close"}],
-                              bench_ops:error_body(Code, Message)}, Req).
+reply_error(Req, Code, Message, Mode) ->
+    respond(Req, status(Code), [?JSON], bench_ops:error_body(Code, Message), Mode).
 
 %% Ends the connection after a response sent with `Connection: close' (mochiweb would
 %% keep it open once the body has been read): the way mochiweb_http closes one itself.

@@ -3,6 +3,20 @@
 Handlers are registered with identity (de)serializers and parse the request themselves, so a
 malformed message or a string that is not valid UTF-8 is INVALID_ARGUMENT rather than grpcio's
 INTERNAL "exception deserializing". Stubs come from the manifest's build step (`_pb/`).
+
+grpcio's threaded server gives a pool thread to each call as it opens, and the thread waits there
+for the request message: four streams that never sent one (tests/peers/test_http2_abuse.py) held
+a pool of four threads, and no other call was served. The pool's threads are made on demand
+(the load of the README's measurement makes as many as it has calls in flight), and it may
+grow to `HELD_CALLS_MAX` threads, so that it takes that many such streams (11 connections at
+the stream limit) to stall the service. (`grpc.aio` has no thread per waiting call, but cost
+1.8x the CPU per 64 B call here: README.md.)
+
+HTTP/2 limits (README.md "HTTP/2 limits and timeouts"): at most `MAX_CONCURRENT_STREAMS` calls
+per connection, advertised in SETTINGS_MAX_CONCURRENT_STREAMS (grpcio advertises none by
+default); header blocks up to `MAX_METADATA_BYTES`; a connection that has not sent its preface
+and SETTINGS within `HANDSHAKE_TIMEOUT_S` is closed, one with no call for `MAX_CONNECTION_IDLE_S`
+is sent GOAWAY. grpc core bounds rapid resets itself (tests/peers/test_http2_abuse.py).
 """
 
 from __future__ import annotations
@@ -29,6 +43,11 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "bench.v1.Bench"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 64 * 1024
+MAX_CONCURRENT_STREAMS = 100
+HELD_CALLS_MAX = 1024
+MAX_METADATA_BYTES = 8 * 1024
+HANDSHAKE_TIMEOUT_S = 10
+MAX_CONNECTION_IDLE_S = 300
 STATUS_OF_ERROR = {
     BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     UNKNOWN_OP: grpc.StatusCode.UNIMPLEMENTED,
@@ -88,17 +107,22 @@ def _parse(message_type: Any, request: bytes) -> Any:
 def build_server(service: Service, host: str, port: int, workers: int) -> tuple[grpc.Server, int]:
     """Create and start the server; returns it and the bound port."""
     servicer = BenchServicer(service)
+    pool = futures.ThreadPoolExecutor(max_workers=max(workers, HELD_CALLS_MAX), thread_name_prefix="grpc")
     handlers = {
         "Echo": grpc.unary_unary_rpc_method_handler(servicer.echo),
         "Diff": grpc.unary_unary_rpc_method_handler(servicer.diff),
     }
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        pool,
         handlers=[grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
+            ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_S * 1000),
+            ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_S * 1000),
         ],
     )
     address = f"{host}:{port}"
@@ -113,7 +137,8 @@ def build_server(service: Service, host: str, port: int, workers: int) -> tuple[
 
 
 def serve(service: Service, host: str, port: int, workers: int) -> None:
-    """Serve gRPC on host:port with a pool of `workers` threads until SIGTERM."""
+    """Serve gRPC on host:port until SIGTERM, on a pool of threads made on demand (at most
+    max(`workers`, HELD_CALLS_MAX))."""
     stop = threading.Event()
 
     def on_term(signum: int, frame: Any) -> None:
@@ -121,7 +146,8 @@ def serve(service: Service, host: str, port: int, workers: int) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     server, bound = build_server(service, host, port, workers)
-    log.info("grpc serving %s on %s:%d with %d thread(s)", SERVICE_NAME, host, bound, workers)
+    log.info("grpc serving %s on %s:%d, threads on demand up to %d", SERVICE_NAME, host, bound,
+             max(workers, HELD_CALLS_MAX))
     while not stop.wait(0.5):
         pass
     server.stop(grace=1.0).wait()

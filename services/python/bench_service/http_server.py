@@ -3,6 +3,7 @@ the others exist so that `tools/compare_http_servers.py` can measure them (READM
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 from collections.abc import Callable
@@ -15,14 +16,56 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SERVER = "uvicorn"
 KEEP_ALIVE_S = 75  # uvicorn's default of 5 s would drop load-generator connections between cells
+HEADER_TIMEOUT_S = 10  # from a request's first byte to the end of its header section (slowloris)
+
+
+def guarded_httptools() -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol with the two timers uvicorn lacks (README.md "Timeouts").
+
+    uvicorn arms its keep-alive timer only after a response, and has no header timeout: a
+    connection that never sends a byte, or one that dribbles a header line forever (slowloris),
+    was kept for good. Here a new connection gets the same idle timer as one between requests
+    (KEEP_ALIVE_S), and a header section not complete HEADER_TIMEOUT_S after its first byte
+    closes the connection.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            # uvicorn's own keep-alive timer: data_received cancels it, the end of a response re-arms it
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                self.timeout_keep_alive_handler)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._cancel_header_timer()
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self.timeout_keep_alive_handler)
+
+        def on_headers_complete(self) -> None:
+            self._cancel_header_timer()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_header_timer()
+            super().connection_lost(exc)
+
+        def _cancel_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+    return GuardedHttpToolsProtocol
 
 
 def serve_uvicorn(service: Service, host: str, port: int, workers: int) -> None:
-    """Serve the ASGI app with uvicorn, httptools parser, uvloop event loop, one process."""
+    """Serve the ASGI app with uvicorn, httptools parser (with a header timeout), uvloop, one process."""
     import uvicorn
 
     config = uvicorn.Config(
-        AsgiApp(service), host=host, port=port, http="httptools", loop="uvloop", lifespan="off",
+        AsgiApp(service), host=host, port=port, http=guarded_httptools(), loop="uvloop", lifespan="off",
         access_log=False, server_header=False, date_header=False, log_level="info", backlog=2048,
         timeout_keep_alive=KEEP_ALIVE_S,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,39 @@ def test_chunked_body_under_limit(connect: Callable[[], http.client.HTTPConnecti
     assert (resp.status, resp.read()) == (200, b"".join(b"%d," % i for i in range(1000)))
     status, _, reply = request(conn, "POST", "/diff", b'{"a": ["x"], "b": ["x"]}')
     assert (status, json.loads(reply)) == (200, {"opcodes": [["equal", 0, 1, 0, 1]]})
+
+
+def test_slow_header_section_is_closed_after_the_header_timeout(http_port: int) -> None:
+    """Slowloris: uvicorn has no header timeout of its own; a header line dribbled a byte every
+    200 ms is closed HEADER_TIMEOUT_S after the request's first byte."""
+    from bench_service.http_server import HEADER_TIMEOUT_S
+
+    with socket.create_connection(("127.0.0.1", http_port), timeout=0.2) as sock:
+        t0 = time.monotonic()
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\n")
+        closed = False
+        for byte in b"X-Slow: " + b"a" * 200:
+            try:
+                sock.send(bytes([byte]))
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+            if closed:
+                break
+        took = time.monotonic() - t0
+    assert closed, f"still open after {took:.1f} s"
+    assert HEADER_TIMEOUT_S - 1 < took < HEADER_TIMEOUT_S + 3, f"closed after {took:.1f} s"
+
+
+def test_header_timer_spares_pipelined_requests(http_port: int) -> None:
+    """The header timer is cancelled at each request's blank line: requests pipelined in one
+    write (each arming and ending it within one read) are all served."""
+    with socket.create_connection(("127.0.0.1", http_port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk

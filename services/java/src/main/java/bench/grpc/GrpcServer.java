@@ -37,10 +37,25 @@ import java.util.logging.Logger;
  * wire type, a length past the end) or a string field that is not valid UTF-8 is answered
  * {@code INVALID_ARGUMENT} (bad_request) rather than grpc-java's generic status for unparseable
  * messages. Contract errors map to statuses per CONTRACT.md.
+ *
+ * <p>HTTP/2 limits (README.md "HTTP/2 limits and timeouts"): at most {@link #MAX_CONCURRENT_STREAMS}
+ * concurrent calls per connection, advertised in SETTINGS_MAX_CONCURRENT_STREAMS (grpc-java
+ * advertises no limit by default, and h2spec's stream-concurrency case then opens streams until
+ * the heap is gone); header blocks up to {@link #MAX_METADATA_BYTES}; more than
+ * {@link #MAX_RST_PER_WINDOW} RST_STREAM frames in {@link #RST_WINDOW_S} s close the connection
+ * (the rapid-reset attack, CVE-2023-44487); a connection that has not sent its preface and
+ * SETTINGS within {@link #HANDSHAKE_TIMEOUT_S} s is closed, and one with no call for
+ * {@link #MAX_CONNECTION_IDLE_S} s is sent GOAWAY.
  */
 public final class GrpcServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(GrpcServer.class.getName());
     public static final int MESSAGE_SLACK = 64 * 1024;
+    public static final int MAX_CONCURRENT_STREAMS = 100;
+    public static final int MAX_METADATA_BYTES = 8 * 1024;
+    public static final int MAX_RST_PER_WINDOW = 200;
+    public static final int RST_WINDOW_S = 1;
+    public static final long HANDSHAKE_TIMEOUT_S = 10;
+    public static final long MAX_CONNECTION_IDLE_S = 300;
 
     private final Server server;
     private final ExecutorService pool;
@@ -54,12 +69,17 @@ public final class GrpcServer implements AutoCloseable {
         });
         server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .maxInboundMessageSize(maxMessage)
+                .maxConcurrentCallsPerConnection(MAX_CONCURRENT_STREAMS)
+                .maxInboundMetadataSize(MAX_METADATA_BYTES)
+                .maxRstFramesPerWindow(MAX_RST_PER_WINDOW, RST_WINDOW_S)
+                .handshakeTimeout(HANDSHAKE_TIMEOUT_S, TimeUnit.SECONDS)
+                .maxConnectionIdle(MAX_CONNECTION_IDLE_S, TimeUnit.SECONDS)
                 .executor(pool)
                 .addService(definition(service))
                 .build()
                 .start();
         LOG.info("grpc listening on " + host + ":" + server.getPort() + " (" + workers + " worker(s), max message "
-                + maxMessage + " bytes)");
+                + maxMessage + " bytes, max " + MAX_CONCURRENT_STREAMS + " concurrent streams per connection)");
     }
 
     /** The service definition: Echo with the generated marshallers, Diff with a bytes request. */

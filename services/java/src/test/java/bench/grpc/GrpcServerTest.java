@@ -142,4 +142,88 @@ class GrpcServerTest {
             }
         }
     }
+
+    /**
+     * The server's first SETTINGS frame limits concurrent streams (h2spec's stream-concurrency case
+     * took the heap when no limit was advertised), and a stream past the limit is refused.
+     */
+    @Test
+    void advertisesAndEnforcesAConcurrentStreamLimit() throws Exception {
+        Service service = new Service(Settings.defaults());
+        try (GrpcServer server = new GrpcServer(service, "127.0.0.1", Ports.free(), 2);
+             java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), server.port())) {
+            s.setSoTimeout(10_000);
+            java.io.DataOutputStream out = new java.io.DataOutputStream(s.getOutputStream());
+            java.io.DataInputStream in = new java.io.DataInputStream(new java.io.BufferedInputStream(s.getInputStream()));
+            out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            writeFrame(out, 4, 0, 0, new byte[0]);  // SETTINGS, empty
+            out.flush();
+            Integer advertised = null;
+            int refusedStream = -1;
+            int streams = GrpcServer.MAX_CONCURRENT_STREAMS + 1;
+            while (refusedStream < 0) {
+                int length = (in.readUnsignedByte() << 16) | in.readUnsignedShort();
+                int type = in.readUnsignedByte();
+                int flags = in.readUnsignedByte();
+                int stream = in.readInt() & 0x7fffffff;
+                byte[] payload = in.readNBytes(length);
+                if (type == 4 && (flags & 1) == 0 && advertised == null) {
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(payload);
+                    while (b.remaining() >= 6) {
+                        int id = b.getShort() & 0xffff;
+                        int value = b.getInt();
+                        if (id == 3) {
+                            advertised = value;
+                        }
+                    }
+                    assertEquals(GrpcServer.MAX_CONCURRENT_STREAMS, advertised, "SETTINGS_MAX_CONCURRENT_STREAMS");
+                    // ACK (the limit is in force from then on), then HEADERS (END_HEADERS, no
+                    // END_STREAM) on streams 1, 3, ...: one more than the limit, each a POST to Echo
+                    // that never sends its message
+                    writeFrame(out, 4, 1, 0, new byte[0]);
+                    byte[] block = grpcHeaderBlock("127.0.0.1:" + server.port());
+                    for (int i = 0; i < streams; i++) {
+                        writeFrame(out, 1, 0x4, 1 + 2 * i, block);
+                    }
+                    out.flush();
+                } else if (type == 3) {
+                    assertEquals(7, java.nio.ByteBuffer.wrap(payload).getInt(), "RST_STREAM code REFUSED_STREAM");
+                    refusedStream = stream;
+                }
+            }
+            assertEquals(1 + 2 * (streams - 1), refusedStream, "the stream past the limit is the one refused");
+        }
+    }
+
+    private static void writeFrame(java.io.DataOutputStream out, int type, int flags, int stream, byte[] payload)
+            throws java.io.IOException {
+        out.writeByte(payload.length >>> 16);
+        out.writeShort(payload.length & 0xffff);
+        out.writeByte(type);
+        out.writeByte(flags);
+        out.writeInt(stream);
+        out.write(payload);
+    }
+
+    /** :method POST, :scheme http, :path, :authority, content-type, te as HPACK literals. */
+    private static byte[] grpcHeaderBlock(String authority) {
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        b.write(0x83);
+        b.write(0x86);
+        literal(b, 0x04, null, "/bench.v1.Bench/Echo");
+        literal(b, 0x01, null, authority);
+        literal(b, 0x00, "content-type", "application/grpc");
+        literal(b, 0x00, "te", "trailers");
+        return b.toByteArray();
+    }
+
+    private static void literal(java.io.ByteArrayOutputStream b, int nameIndex, String name, String value) {
+        b.write(nameIndex);  // literal without indexing; every length here is under 127
+        if (name != null) {
+            b.write(name.length());
+            b.writeBytes(name.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        }
+        b.write(value.length());
+        b.writeBytes(value.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    }
 }

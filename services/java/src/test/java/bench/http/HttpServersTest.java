@@ -19,6 +19,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -221,6 +222,58 @@ class HttpServersTest {
             try (Conn c = new Conn(t.port())) {
                 assertArrayEquals(new byte[] {1, 2, 3}, c.request("POST", "/echo", new byte[] {1, 2, 3}).body());
             }
+        }
+    }
+
+    /**
+     * curl sends {@code Expect: 100-continue} before bodies over 1 KiB and waits a second for the
+     * 100 (tests/peers/test_http_clients.py found Undertow silent, so every such upload took 1 s).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"netty", "undertow"})
+    void expectContinueIsAnsweredAtOnce(String server) throws Exception {
+        try (HttpTransport t = start(server, new Service(Settings.defaults())); Conn c = new Conn(t.port())) {
+            c.socket.setSoTimeout(500);  // well under curl's 1 s
+            c.sendHead("POST", "/echo", "Content-Length: 2048\r\nExpect: 100-continue\r\n");
+            Res interim = c.read();
+            assertEquals(100, interim.status());
+            byte[] body = new byte[2048];
+            body[7] = 7;
+            c.out.write(body);
+            c.out.flush();
+            Res r = c.read();
+            assertEquals(200, r.status());
+            assertArrayEquals(body, r.body());
+            // refused before the body: the final answer at once (Netty sends a 100 before it)
+            c.sendHead("POST", "/echo", "Content-Length: " + (Settings.MAX_BODY_BYTES + 1) + "\r\nExpect: 100-continue\r\n");
+            Res refused = c.read();
+            assertEquals(413, refused.status() == 100 ? c.read().status() : refused.status());
+        }
+    }
+
+    /** Slowloris: a header section dribbled a byte at a time is closed after the parse timeout. */
+    @Test
+    void unfinishedHeaderSectionIsClosedAfterTheHeaderTimeout() throws Exception {
+        try (HttpTransport t = start("undertow", new Service(Settings.defaults())); Conn c = new Conn(t.port())) {
+            c.socket.setSoTimeout(200);
+            c.out.write("POST /echo HTTP/1.1\r\nHost: test\r\n".getBytes(StandardCharsets.US_ASCII));  // no blank line
+            long start = System.nanoTime();
+            byte[] header = ("X-Slow: " + "a".repeat(200)).getBytes(StandardCharsets.US_ASCII);
+            boolean closed = false;
+            for (int i = 0; i < header.length && !closed; i++) {
+                c.out.write(header[i]);
+                c.out.flush();
+                try {
+                    closed = c.in.read() < 0;
+                } catch (java.net.SocketTimeoutException e) {
+                    // still open: dribble on
+                } catch (IOException e) {
+                    closed = true;
+                }
+            }
+            double took = (System.nanoTime() - start) / 1e9;
+            assertTrue(closed, "still open after " + took + " s");
+            assertTrue(took < UndertowHttpServer.HEADER_TIMEOUT_MS / 1000.0 + 4, "closed after " + took + " s");
         }
     }
 }
