@@ -197,6 +197,8 @@ class RedisServer:
 
     proc: Proc
     port: int
+    log_dir: Path | None = None
+    cores: str | None = None
 
     @property
     def url(self) -> str:
@@ -210,6 +212,40 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server (its data is never written to disk)."""
         self.proc.stop()
+
+    def restart(self, down_s: float = 0.0) -> float:
+        """Stop the server keeping its data (`SHUTDOWN SAVE`), wait `down_s`, start it again on
+        the same port, as a broker restart does. Returns the seconds it was unreachable."""
+        import redis
+
+        if self.log_dir is None:
+            raise HarnessError("this RedisServer was not made by start_redis(): it cannot be restarted")
+        t0 = time.monotonic()
+        # A raw socket: redis-py would retry the command when the server closes the connection.
+        # SHUTDOWN SAVE writes dump.rdb to log_dir, which the new server loads.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"SHUTDOWN SAVE\r\n")
+            while s.recv(4096):  # EOF when the server has exited (an error reply would come first)
+                pass
+        self.proc.popen.wait(timeout=30)
+        time.sleep(down_s)
+        argv = _redis_argv(redis_server_path(), self.port, self.log_dir)
+        self.proc = spawn(f"redis-server:{self.port}", argv, self.log_dir / f"redis-{self.port}.log",
+                          cores=self.cores)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            wait_ready(self.proc, functools.partial(_ping, client), timeout_s=10)
+        finally:
+            client.close()
+        return time.monotonic() - t0
+
+    def pause(self, seconds: float) -> None:
+        """Freeze the server (SIGSTOP) for `seconds`, then let it go on (SIGCONT): a stalled broker."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
 
 def _ping(client: Any) -> bool:
@@ -225,6 +261,11 @@ def redis_server_path() -> str:
     return path
 
 
+def _redis_argv(exe: str, port: int, log_dir: Path) -> list[str]:
+    return [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning", "--dir", str(log_dir)]
+
+
 def start_redis(log_dir: Path, cores: str | None = None, attempts: int = 3) -> RedisServer:
     """Start a private redis-server on a free port, retrying if the port was taken meanwhile."""
     import redis
@@ -233,14 +274,12 @@ def start_redis(log_dir: Path, cores: str | None = None, attempts: int = 3) -> R
     last: Exception | None = None
     for _ in range(attempts):
         port = free_port()
-        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
-                "--dir", str(log_dir)]
+        argv = _redis_argv(exe, port, log_dir)
         proc = spawn(f"redis-server:{port}", argv, log_dir / f"redis-{port}.log", cores=cores)
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
         try:
             wait_ready(proc, functools.partial(_ping, client), timeout_s=10)
-            return RedisServer(proc=proc, port=port)
+            return RedisServer(proc=proc, port=port, log_dir=log_dir, cores=cores)
         except ServiceStartError as e:
             last = e
             proc.stop()
@@ -338,6 +377,8 @@ class Supervisor:
         for proc in reversed(self.procs):
             proc.stop()
         self.procs.clear()
+        if self.redis is not None:
+            self.redis.stop()  # a restarted redis-server is a new process, not in `procs`
         self.redis = None
 
     def __enter__(self) -> Supervisor:
