@@ -134,7 +134,8 @@ def test_outage_warnings_are_not_a_flood() -> None:
         except ConnectionError:
             import sys
 
-            r = logging.LogRecord("celery.backends.base", logging.WARNING, __file__, 1, text, None, sys.exc_info())
+            r = logging.LogRecord("celery.backends.base", logging.WARNING, __file__, 1, text, None,
+                                  sys.exc_info())
         r.created = at
         return r
 

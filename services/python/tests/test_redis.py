@@ -141,7 +141,7 @@ def test_worker_survives_a_redis_restart(tmp_path: Path) -> None:
             client = Client(url, queue)
             wait_until(lambda: client.call("health", b"", timeout=1)[0] == b"ok", "worker", worker, log=log)
             conn.lpush(queue, b"echo held reply:held\nheld")
-            wait_until(lambda: conn.llen(f"{queue}:processing") == 1, "message in processing", worker, log=log)
+            wait_until(lambda: conn.llen(f"{queue}:processing") == 1, "held message", worker, log=log)
             with socket.create_connection(("127.0.0.1", port)) as s:
                 s.sendall(b"SHUTDOWN SAVE\r\n")
                 while s.recv(1024):
