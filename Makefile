@@ -44,6 +44,11 @@ compare: setup ## Compare two runs: make compare RUN=<a> RUN_B=<b>
 services: setup ## List services, the transports they serve, and their gaps
 	$(PY) -m harness services
 
+.PHONY: peers
+peers: build ## Real peers and faults: curl, ab, wrk, h2spec, grpcurl, broker restarts (docs/reliability.md)
+	@bash scripts/ensure-go-tools.sh
+	$(PY) -m pytest -q tests/peers
+
 ##@ Developing
 
 .PHONY: setup

@@ -91,6 +91,7 @@ def _concurrently(n: int, call: Callable[[int], str | None]) -> list[str]:
 
 @pytest.fixture
 def started(tmp_path: Path) -> Iterator[Callable[[str, str], tuple[Proc, Endpoint]]]:
+    """Starts a service's transport (through the Supervisor); all stopped after the test."""
     with Supervisor(tmp_path / "logs") as sup:
         yield lambda service, transport: sup.start(discover()[service], transport)
 
