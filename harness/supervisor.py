@@ -78,19 +78,34 @@ class Proc:
         stop_group(self.popen, grace_s)
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """`pid` and all its descendants; empty if it has exited."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of `pid` and all its descendants, in bytes."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of `pid` and all its descendants, summed over their threads.
 
     Read from /proc/<pid>/task/<tid>/schedstat (nanoseconds of CPU time), which is far finer
     than the 10 ms ticks of /proc/<pid>/stat; where schedstat is missing, psutil's ticks are used.
     """
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0.0
-    for p in procs:
+    for p in process_tree(pid):
         ns = _schedstat_ns(p.pid)
         if ns is not None:
             total += ns / 1e9

@@ -14,13 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from harness.clients import make_client
 from harness.errors import ClientError
 from harness.services import discover
-from harness.supervisor import Endpoint, Proc, Supervisor
+from harness.supervisor import Endpoint, Proc, Supervisor, tree_rss_bytes
 
 LIMIT = 16 * 1024 * 1024
 SENDERS = 16
@@ -31,34 +30,19 @@ CELLS = [(name, t) for name, svc in sorted(discover().items()) if not svc.missin
 CELERY = [name for name, svc in sorted(discover().items()) if not svc.missing_programs() and "celery" in svc.commands]
 
 
-def _tree_rss(pid: int) -> int:
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
 class PeakRss:
     """Samples the RSS of a process tree every 20 ms in a thread; `peak` is the highest seen."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.baseline = _tree_rss(pid)
+        self.baseline = tree_rss_bytes(pid)
         self.peak = self.baseline
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _tree_rss(self.pid))
+            self.peak = max(self.peak, tree_rss_bytes(self.pid))
 
     def __enter__(self) -> PeakRss:
         self._thread.start()

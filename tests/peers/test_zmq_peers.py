@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import psutil
 import pytest
 import zmq
 
@@ -21,7 +20,7 @@ from harness import REPO
 from harness.clients.zmq import ZmqClient
 from harness.fuzzgen import zmtp_greeting, zmtp_ready
 from harness.services import discover
-from harness.supervisor import Endpoint, Proc, Supervisor
+from harness.supervisor import Endpoint, Proc, Supervisor, process_tree
 
 ZMQ_SERVICES = sorted(name for name, svc in discover().items() if "zmq" in svc.commands and not svc.missing_programs())
 JAVA_TARGET = REPO / "services" / "java" / "target"
@@ -186,8 +185,7 @@ def test_ping_is_answered_with_pong_carrying_the_context(zmq_service: tuple[Proc
 
 
 def _fds(pid: int) -> int:
-    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    return sum(p.num_fds() for p in procs)
+    return sum(p.num_fds() for p in process_tree(pid))
 
 
 FAULTY_PEERS = 60  # of each kind
