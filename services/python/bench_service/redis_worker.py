@@ -82,30 +82,38 @@ def backoff_delays(first_s: float = BACKOFF_FIRST_S, max_s: float = BACKOFF_MAX_
 
 
 class Outage:
-    """Logs a redis outage once, however many threads see it: when it starts, when it ends."""
+    """Logs a redis outage once, however many threads see it: when it starts, when it ends.
+
+    Threads see one outage at different times (one computing a long request finds its
+    connection dead after the others have reconnected): each connection is tagged with the
+    outage `generation` it was opened in, and a loss of a connection from an earlier
+    generation is part of an outage already logged.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.lock = threading.Lock()
         self.since: float | None = None
-        self.count = 0
+        self.generation = 0
 
-    def lost(self, who: str, error: BaseException) -> None:
-        """A thread lost its connection; the first one of an outage logs it."""
+    def lost(self, who: str, error: BaseException, generation: int) -> None:
+        """A thread lost a connection opened in `generation`; the first loss of an outage logs it."""
         with self.lock:
-            if self.since is None:
+            if self.since is None and generation == self.generation:
                 self.since = time.monotonic()
-                self.count += 1
                 log.warning("%s: lost redis at %s (%s: %s); reconnecting (backoff %d ms doubling to %d s)",
                             who, self.url, type(error).__name__, error, BACKOFF_FIRST_S * 1000, BACKOFF_MAX_S)
 
-    def restored(self, recovered: int) -> None:
-        """A thread reconnected; the first one after an outage logs how long it lasted."""
+    def restored(self, recovered: int) -> int:
+        """A thread reconnected; the first one after an outage logs how long it lasted.
+        Returns the generation of connections opened from now on."""
         with self.lock:
             if self.since is not None:
                 log.warning("redis at %s answers again after %.2f s; recovered %d message(s) from processing",
                             self.url, time.monotonic() - self.since, recovered)
                 self.since = None
+                self.generation += 1
+            return self.generation
 
 
 class Worker(threading.Thread):
@@ -130,13 +138,14 @@ class Worker(threading.Thread):
     def run(self) -> None:
         """Serve until `stop` is set; a failure is recorded and stops the whole service."""
         try:
+            generation = self.outage.generation
             while not self.stop.is_set():
                 try:
                     self._loop()
                 except (redis.ConnectionError, redis.TimeoutError) as e:  # the broker went away
-                    self.outage.lost(self.name, e)
+                    self.outage.lost(self.name, e, generation)
                     self.pool.disconnect()
-                    self._reconnect()
+                    generation = self._reconnect()
         except BaseException as e:  # report to the main thread, which exits non-zero
             log.exception("%s failed", self.name)
             self.failure = e
@@ -144,8 +153,9 @@ class Worker(threading.Thread):
         finally:
             self.pool.disconnect()
 
-    def _reconnect(self) -> None:
-        """Wait with backoff until redis answers, then recover `<queue>:processing` (as at start).
+    def _reconnect(self) -> int:
+        """Wait with backoff until redis answers, then recover `<queue>:processing` (as at start);
+        returns the outage generation of the new connection.
 
         The message this thread held when the connection broke is either answered and removed
         (if the pipeline got through) or still in processing and served again: never lost.
@@ -153,14 +163,14 @@ class Worker(threading.Thread):
         conn = redis.Redis(connection_pool=self.pool)
         for delay in backoff_delays():
             if self.stop.wait(delay):
-                return
+                break
             try:
                 moved = recover(conn, self.queue)
             except (redis.ConnectionError, redis.TimeoutError):
                 self.pool.disconnect()
                 continue
-            self.outage.restored(moved)
-            return
+            return self.outage.restored(moved)
+        return self.outage.generation
 
     def _replies(self, msg: bytes) -> list[tuple[Any, ...]]:
         """The commands that answer `msg` (or dead-letter it) and take it off processing."""
