@@ -48,6 +48,8 @@ public final class ReliableListConsumer implements AutoCloseable {
     private final Object outageLock = new Object();
     private long outageSinceNanos = -1;
     private int outages;
+    /** Bumped when an outage ends; a loss of a connection opened earlier belongs to a logged outage. */
+    private int generation;
 
     /** Recover {@code <queue>:processing}, then start {@code workers} threads named {@code threadName-i}. */
     public ReliableListConsumer(String url, String queue, int workers, String threadName, Handler handler) {
@@ -102,10 +104,11 @@ public final class ReliableListConsumer implements AutoCloseable {
     private void loop() {
         long delayMs = BACKOFF_FIRST_MS;
         boolean reconnecting = false;
+        int connectionGeneration = generation();
         while (!stopping) {
             try (Jedis conn = new Jedis(url)) {
                 if (reconnecting) {
-                    restored(recover(conn));
+                    connectionGeneration = restored(recover(conn));
                     reconnecting = false;
                     delayMs = BACKOFF_FIRST_MS;
                 }
@@ -124,7 +127,7 @@ public final class ReliableListConsumer implements AutoCloseable {
                     return;
                 }
                 if (!reconnecting) {
-                    lost(e);
+                    lost(e, connectionGeneration);
                     reconnecting = true;
                 }
                 try {
@@ -137,9 +140,20 @@ public final class ReliableListConsumer implements AutoCloseable {
         }
     }
 
-    private void lost(JedisException e) {
+    private int generation() {
         synchronized (outageLock) {
-            if (outageSinceNanos < 0) {
+            return generation;
+        }
+    }
+
+    /**
+     * A thread lost a connection opened in {@code connectionGeneration}. Threads see one outage at
+     * different times (one running a long task finds its connection dead after the others have
+     * reconnected): only the first loss of a connection of the current generation logs.
+     */
+    private void lost(JedisException e, int connectionGeneration) {
+        synchronized (outageLock) {
+            if (outageSinceNanos < 0 && connectionGeneration == generation) {
                 outageSinceNanos = System.nanoTime();
                 outages++;
                 LOG.warning(Thread.currentThread().getName() + ": lost redis at " + url + " (" + e
@@ -148,13 +162,16 @@ public final class ReliableListConsumer implements AutoCloseable {
         }
     }
 
-    private void restored(int moved) {
+    /** A thread reconnected; returns the generation of its new connection. */
+    private int restored(int moved) {
         synchronized (outageLock) {
             if (outageSinceNanos >= 0) {
                 LOG.warning(String.format("redis at %s answers again after %.2f s; recovered %d message(s) from "
                         + "processing", url, (System.nanoTime() - outageSinceNanos) / 1e9, moved));
                 outageSinceNanos = -1;
+                generation++;
             }
+            return generation;
         }
     }
 

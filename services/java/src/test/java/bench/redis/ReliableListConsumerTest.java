@@ -49,7 +49,9 @@ class ReliableListConsumerTest {
                 }
                 tx.lpush(replyKey, msg);
             };
-            try (ReliableListConsumer consumer = new ReliableListConsumer(redis.url(), "q", 1, "test", slowFirst)) {
+            // Two threads: the idle one sees the outage first and reconnects; the busy one finds its
+            // connection dead later, which is the same outage (logged and counted once).
+            try (ReliableListConsumer consumer = new ReliableListConsumer(redis.url(), "q", 2, "test", slowFirst)) {
                 try (Jedis j = new Jedis(java.net.URI.create(redis.url()))) {
                     j.lpush("q", "held");
                 }
