@@ -30,7 +30,7 @@ PAUSE_S = 3.0
 DOWN_S = 1.5  # between the old server's exit and the new one's start
 # Python's Celery worker redelivers an unacknowledged task this old (the others ignore it).
 VISIBILITY_S = "5"
-LOG_LINES_PER_FAULT = 30  # a flood (a line per retry, every 50 ms) would pass this within 2 s
+LOG_LINES_PER_FAULT = 10  # tracebacks, or a line per retry in every worker, pass this
 
 
 def _wait(what: str, done: Callable[[], bool], proc: Proc, timeout_s: float) -> float:
