@@ -3,6 +3,7 @@ package bench.http;
 import io.undertow.Undertow;
 import io.undertow.UndertowOptions;
 import io.undertow.server.HttpServerExchange;
+import io.undertow.util.SameThreadExecutor;
 import io.undertow.util.Headers;
 import io.undertow.util.HttpString;
 import java.io.ByteArrayOutputStream;
@@ -15,12 +16,14 @@ import org.xnio.Options;
  * The production HTTP server, chosen by measurement (README.md): Undertow (XNIO) with
  * {@code threads} IO threads running the ops inline (no dispatch to a worker pool: the ops are
  * CPU-bound and short, a hand-off would only add a context switch). Keep-alive per HTTP/1.1.
+ * Bodies of 64 KiB or more are read only within a {@link BodyBudget} of a quarter of the heap.
  */
 public final class UndertowHttpServer implements HttpTransport {
     private static final Logger LOG = Logger.getLogger(UndertowHttpServer.class.getName());
     private static final HttpString ALLOW = new HttpString("Allow");
 
     private final Undertow server;
+    private final BodyBudget budget = BodyBudget.forHeap();
 
     public UndertowHttpServer(HttpRoutes routes, String host, int port, int threads) {
         server = Undertow.builder()
@@ -29,13 +32,14 @@ public final class UndertowHttpServer implements HttpTransport {
                 .setWorkerThreads(threads)
                 .setSocketOption(Options.BACKLOG, 2048)
                 .setServerOption(UndertowOptions.ALWAYS_SET_DATE, false)
-                .setHandler(ex -> handle(routes, ex))
+                .setHandler(ex -> handle(routes, ex, budget))
                 .build();
         server.start();
-        LOG.info("undertow http listening on " + host + ":" + port() + " (" + threads + " io thread(s))");
+        LOG.info("undertow http listening on " + host + ":" + port() + " (" + threads + " io thread(s)); "
+                + budget.capacity() / (1024 * 1024) + " MiB of large bodies in flight at most");
     }
 
-    private static void handle(HttpRoutes routes, HttpServerExchange ex) {
+    private static void handle(HttpRoutes routes, HttpServerExchange ex, BodyBudget budget) {
         String method = ex.getRequestMethod().toString();
         String path = ex.getRequestPath();
         long length;
@@ -52,6 +56,25 @@ public final class UndertowHttpServer implements HttpTransport {
             send(ex, routes.reject(method, path, length));
             return;
         }
+        // A chunked body may grow to the limit: it is counted at the limit.
+        long bytes = length >= 0 ? length : routes.maxBodyBytes();
+        if (bytes < BodyBudget.SMALL_BYTES) {
+            receive(routes, route, ex, length);
+            return;
+        }
+        // A large body waits for its share of the budget before it is read (TCP holds the rest);
+        // its bytes are given back when the exchange ends, answered or not.
+        ex.dispatch(SameThreadExecutor.INSTANCE, () -> {
+            BodyBudget.Ticket ticket = budget.enter(bytes,
+                    () -> ex.getIoThread().execute(() -> receive(routes, route, ex, length)));
+            ex.addExchangeCompleteListener((e, next) -> {
+                budget.leave(ticket);
+                next.proceed();
+            });
+        });
+    }
+
+    private static void receive(HttpRoutes routes, HttpRoutes.Route route, HttpServerExchange ex, long length) {
         if (length >= 0) {
             ex.getRequestReceiver().receiveFullBytes(
                     (e, body) -> send(e, routes.run(route, body)),
