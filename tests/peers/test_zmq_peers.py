@@ -34,16 +34,6 @@ def zmq_service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         yield sup.start(discover()[request.param], "zmq")
 
 
-def _connected_dealer(ctx: zmq.Context[zmq.Socket[bytes]], port: int, **options: int) -> zmq.Socket[bytes]:
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.RCVTIMEO, 10_000)
-    for name, value in options.items():
-        s.setsockopt(getattr(zmq, name), value)
-    s.connect(f"tcp://127.0.0.1:{port}")
-    return s
-
-
 def _wait(what: str, done: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not done():
@@ -85,8 +75,13 @@ def _heartbeat_events(port: int) -> list[str]:
     """A libzmq DEALER with heartbeats, idle for IDLE_MS: the monitor events it saw, by name."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:
-        s = _connected_dealer(ctx, port, **HEARTBEAT)
+        s = ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        for name, value in HEARTBEAT.items():
+            s.setsockopt(getattr(zmq, name), value)
+        # The monitor first: a handshake done before it is attached would be missed.
         monitor = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        s.connect(f"tcp://127.0.0.1:{port}")
         seen = _events(monitor, IDLE_MS)
         s.disable_monitor()
         monitor.close()
