@@ -78,6 +78,26 @@ class Proc:
         stop_group(self.popen, grace_s)
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """`pid` and all its descendants; empty if it has exited."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of `pid` and all its descendants, in bytes."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of `pid` and all its descendants, every thread counted, exited ones too.
 
@@ -86,13 +106,8 @@ def tree_cpu_seconds(pid: int) -> float:
     thread per connection) are gone from task/, so their share is the process's ticks in
     /proc/<pid>/stat minus its live threads' ticks. Where schedstat is missing, psutil's ticks.
     """
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0.0
-    for p in procs:
+    for p in process_tree(pid):
         ns = _process_cpu_ns(p.pid)
         if ns is not None:
             total += ns / 1e9
@@ -213,6 +228,8 @@ class RedisServer:
 
     proc: Proc
     port: int
+    log_dir: Path | None = None
+    cores: str | None = None
 
     @property
     def url(self) -> str:
@@ -226,6 +243,40 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server (its data is never written to disk)."""
         self.proc.stop()
+
+    def restart(self, down_s: float = 0.0) -> float:
+        """Stop the server keeping its data (`SHUTDOWN SAVE`), wait `down_s`, start it again on
+        the same port, as a broker restart does. Returns the seconds it was unreachable."""
+        import redis
+
+        if self.log_dir is None:
+            raise HarnessError("this RedisServer was not made by start_redis(): it cannot be restarted")
+        t0 = time.monotonic()
+        # A raw socket: redis-py would retry the command when the server closes the connection.
+        # SHUTDOWN SAVE writes dump.rdb to log_dir, which the new server loads.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"SHUTDOWN SAVE\r\n")
+            while s.recv(4096):  # EOF when the server has exited (an error reply would come first)
+                pass
+        self.proc.popen.wait(timeout=30)
+        time.sleep(down_s)
+        argv = _redis_argv(redis_server_path(), self.port, self.log_dir)
+        self.proc = spawn(f"redis-server:{self.port}", argv, self.log_dir / f"redis-{self.port}.log",
+                          cores=self.cores)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            wait_ready(self.proc, functools.partial(_ping, client), timeout_s=10)
+        finally:
+            client.close()
+        return time.monotonic() - t0
+
+    def pause(self, seconds: float) -> None:
+        """Freeze the server (SIGSTOP) for `seconds`, then let it go on (SIGCONT): a stalled broker."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
 
 def _ping(client: Any) -> bool:
@@ -241,6 +292,11 @@ def redis_server_path() -> str:
     return path
 
 
+def _redis_argv(exe: str, port: int, log_dir: Path) -> list[str]:
+    return [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning", "--dir", str(log_dir)]
+
+
 def start_redis(log_dir: Path, cores: str | None = None, attempts: int = 3) -> RedisServer:
     """Start a private redis-server on a free port, retrying if the port was taken meanwhile."""
     import redis
@@ -249,14 +305,12 @@ def start_redis(log_dir: Path, cores: str | None = None, attempts: int = 3) -> R
     last: Exception | None = None
     for _ in range(attempts):
         port = free_port()
-        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
-                "--dir", str(log_dir)]
+        argv = _redis_argv(exe, port, log_dir)
         proc = spawn(f"redis-server:{port}", argv, log_dir / f"redis-{port}.log", cores=cores)
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
         try:
             wait_ready(proc, functools.partial(_ping, client), timeout_s=10)
-            return RedisServer(proc=proc, port=port)
+            return RedisServer(proc=proc, port=port, log_dir=log_dir, cores=cores)
         except ServiceStartError as e:
             last = e
             proc.stop()
@@ -336,6 +390,8 @@ class Supervisor:
         for proc in reversed(self.procs):
             proc.stop()
         self.procs.clear()
+        if self.redis is not None:
+            self.redis.stop()  # a restarted redis-server is a new process, not in `procs`
         self.redis = None
 
     def __enter__(self) -> Supervisor:

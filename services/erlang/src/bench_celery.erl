@@ -2,65 +2,37 @@
 %% its own eredis connection for the blocking BLMOVE. At-least-once: a message is moved to
 %% `<queue>:processing', run, its result stored and published, and only then removed
 %% (SET + PUBLISH + LREM in one pipeline). Recovery of `<queue>:processing' runs once,
-%% before the consumers start (bench_redis:recover/1, a start-only child of bench_sup).
+%% before the consumers start (bench_redis:recover/1, a start-only child of bench_sup), and
+%% again in a consumer restarted after a lost connection (bench_redis:consumer/4).
 %% Envelope decoding and result documents are in bench_celery_proto (pure).
 -module(bench_celery).
 
--export([start_consumer/2, consumer/3, handle/2]).
+-export([start_consumer/2, commands/3, handle/2]).
 
 -type opts() :: #{redis_url := string(), queue := binary(),
                   result_expires := pos_integer(), _ => _}.
 -type outcome() :: {store, binary(), binary()} | {ack, binary()} | {dead, binary()}.
 
--define(BLOCK_S, <<"1">>).            % BLMOVE timeout, seconds
--define(CALL_TIMEOUT_MS, 5000).       % eredis call timeout; above the BLMOVE timeout
+%% @doc Starts consumer number `N' (bench_redis's consumer loop, reconnects included).
+-spec start_consumer(opts(), pos_integer()) -> {ok, pid()}.
+start_consumer(#{queue := Queue, result_expires := Expires} = Opts, N) ->
+    Dead = bench_redis:dead(Queue),
+    ExpiresBin = integer_to_binary(Expires),
+    bench_redis:start_consumer(Opts, N, fun(Message) -> commands(Message, Dead, ExpiresBin) end).
 
-%% @doc Starts consumer number `N'.
--spec start_consumer(opts(), pos_integer()) -> {ok, pid()} | {error, term()}.
-start_consumer(Opts, N) ->
-    proc_lib:start_link(?MODULE, consumer, [Opts, N, self()]).
-
-%% @doc A consumer: its own connection; BLMOVE, run, store + publish + LREM.
--spec consumer(opts(), pos_integer(), pid()) -> no_return().
-consumer(#{queue := Queue, result_expires := Expires} = Opts, _N, Parent) ->
-    case bench_redis:connect(Opts) of
-        {ok, C} ->
-            proc_lib:init_ack(Parent, {ok, self()}),
-            loop(C, Queue, <<Queue/binary, ":processing">>, <<Queue/binary, ":dead">>,
-                 integer_to_binary(Expires));
-        {error, Reason} ->
-            proc_lib:init_ack(Parent, {error, {redis_connect, Reason}}),
-            exit({redis_connect, Reason})
-    end.
-
-loop(C, Queue, Processing, Dead, Expires) ->
-    case eredis:q(C, [<<"BLMOVE">>, Queue, Processing, <<"RIGHT">>, <<"LEFT">>, ?BLOCK_S],
-                  ?CALL_TIMEOUT_MS) of
-        {ok, undefined} ->
-            ok;
-        {ok, Message} ->
-            serve(C, Processing, Dead, Expires, Message)
-        %% Any other answer (connection lost) crashes the consumer; its supervisor
-        %% restarts it with a fresh connection. Its message stays in `:processing'.
-    end,
-    loop(C, Queue, Processing, Dead, Expires).
-
-serve(C, Processing, Dead, Expires, Message) ->
-    Remove = [<<"LREM">>, Processing, <<"1">>, Message],
+%% @doc The commands that answer one task message (before its LREM): store and publish the
+%% result, nothing (`ignore_result'), or push it to the dead list.
+-spec commands(binary(), binary(), binary()) -> [bench_redis:command()].
+commands(Message, Dead, Expires) ->
     case handle(Message, os:system_time(microsecond)) of
         {store, Key, Doc} ->
-            [{ok, _}, {ok, _}, {ok, _}] =
-                eredis:qp(C, [[<<"SET">>, Key, Doc, <<"EX">>, Expires],
-                              [<<"PUBLISH">>, Key, Doc],
-                              Remove], ?CALL_TIMEOUT_MS);
+            [[<<"SET">>, Key, Doc, <<"EX">>, Expires], [<<"PUBLISH">>, Key, Doc]];
         {ack, _Id} ->
-            {ok, _} = eredis:q(C, Remove, ?CALL_TIMEOUT_MS);
+            [];
         {dead, Why} ->
             logger:warning("celery: message to ~s: ~s", [Dead, Why]),
-            [{ok, _}, {ok, _}] =
-                eredis:qp(C, [[<<"LPUSH">>, Dead, Message], Remove], ?CALL_TIMEOUT_MS)
-    end,
-    ok.
+            [[<<"LPUSH">>, Dead, Message]]
+    end.
 
 %% @doc What to do with one message at system time `NowUs' (microseconds): store a result
 %% document under a key (and publish it on the channel of that name), only acknowledge (a

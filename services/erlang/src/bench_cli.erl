@@ -16,6 +16,10 @@
 main() ->
     case parse(init:get_plain_arguments()) of
         {ok, Settings} ->
+            %% One line per log event (supervisor and crash reports included), so that a
+            %% log can be counted and grepped.
+            ok = logger:update_formatter_config(default, #{single_line => true,
+                                                           legacy_header => false}),
             ok = application:load(bench),
             [application:set_env(bench, K, V) || {K, V} <- maps:to_list(Settings)],
             case application:ensure_all_started(bench, permanent) of

@@ -1,16 +1,30 @@
 %% @doc The redis transport: a reliable list queue served by several workers, each with
 %% its own eredis connection for the blocking BLMOVE. Recovery of `<queue>:processing'
 %% runs once, before the workers start (a child of bench_sup that returns `ignore').
+%%
+%% The consumer loop here is shared with the celery transport (bench_celery gives the
+%% handler). A lost connection (a broker restart, a broker stalled past the call timeout)
+%% ends the worker with `{shutdown, {redis_lost, Reason}}': its supervisor restarts it, and
+%% the new worker connects with a backoff (50 ms doubling to 2 s, one log line while
+%% redis is unreachable and one when it answers again), then recovers `<queue>:processing'
+%% as at start, so the message the old worker held is served again: never lost.
 -module(bench_redis).
 
--export([recover/1, start_worker/2, worker/3, parse_header/1, connect/1]).
+-export([recover/1, start_worker/2, start_consumer/3, consumer/4, parse_header/1,
+         connect/1, next_delay/1, answer/2, dead/1]).
 
 -type opts() :: #{redis_url := string(), queue := binary(), _ => _}.
+-type command() :: [binary()].
+%% What answers one message: the commands to run with its LREM (one pipeline).
+-type handler() :: fun((binary()) -> [command()]).
+-export_type([opts/0, command/0, handler/0]).
 
 -define(BLOCK_S, <<"1">>).            % BLMOVE timeout, seconds
 -define(CALL_TIMEOUT_MS, 5000).       % eredis call timeout; above the BLMOVE timeout
 -define(REPLY_TTL_S, <<"60">>).
 -define(MAX_HEADER, 1024).
+-define(BACKOFF_FIRST_MS, 50).
+-define(BACKOFF_MAX_MS, 2000).
 
 %% @doc Moves everything a crashed worker left in `<queue>:processing' back to the right
 %% end of `<queue>' so that it is served next; then lets the workers start.
@@ -28,42 +42,134 @@ recover(#{queue := Queue} = Opts) ->
     end.
 
 recover_loop(C, Queue, Processing, N) ->
-    case eredis:q(C, [<<"LMOVE">>, Processing, Queue, <<"RIGHT">>, <<"RIGHT">>]) of
+    case query(C, [<<"LMOVE">>, Processing, Queue, <<"RIGHT">>, <<"RIGHT">>]) of
         {ok, undefined} -> N;
         {ok, _Message} -> recover_loop(C, Queue, Processing, N + 1)
     end.
 
-%% @doc Starts worker number `N'.
+%% @doc Starts worker number `N' of the redis queue.
 -spec start_worker(opts(), pos_integer()) -> {ok, pid()}.
-start_worker(Opts, N) ->
-    proc_lib:start_link(?MODULE, worker, [Opts, N, self()]).
+start_worker(#{queue := Queue} = Opts, N) ->
+    Dead = dead(Queue),
+    start_consumer(Opts, N, fun(Message) -> answer(Message, Dead) end).
 
-%% @doc A worker: its own connection; BLMOVE, compute, reply with expiry, LREM.
--spec worker(opts(), pos_integer(), pid()) -> no_return().
-worker(#{queue := Queue} = Opts, _N, Parent) ->
-    case connect(Opts) of
+%% @doc Starts consumer number `N' of `<queue>' answering each message with `Handler'.
+%% It never fails to start: it acknowledges at once and then connects (with backoff).
+-spec start_consumer(opts(), pos_integer(), handler()) -> {ok, pid()}.
+start_consumer(Opts, N, Handler) ->
+    proc_lib:start_link(?MODULE, consumer, [Opts, N, Handler, self()]).
+
+%% @doc A consumer: its own connection; BLMOVE, handle, the handler's commands + LREM.
+-spec consumer(opts(), pos_integer(), handler(), pid()) -> no_return().
+consumer(#{queue := Queue} = Opts, N, Handler, Parent) ->
+    proc_lib:init_ack(Parent, {ok, self()}),
+    Label = maps:get(label, Opts, "redis"),
+    C = connect_with_backoff(Opts, Parent, ?BACKOFF_FIRST_MS, erlang:monotonic_time(millisecond)),
+    %% The first start of worker N follows the recovery child; a restart recovers itself
+    %% what the connection it lost left in `:processing'.
+    Key = {?MODULE, started, Label, Queue, N},
+    case persistent_term:get(Key, false) of
+        false ->
+            persistent_term:put(Key, true);
+        true ->
+            Moved = recover_loop(C, Queue, processing(Queue), 0),
+            logger:notice("~s worker ~b: connected again; recovered ~b message(s) from ~s",
+                          [Label, N, Moved, processing(Queue)])
+    end,
+    loop(C, Queue, processing(Queue), Handler).
+
+%% Retries until redis answers; logs once when it does not, once when it does again.
+connect_with_backoff(Opts, Parent, Delay, Since) ->
+    %% A plain TCP probe first: eredis logs a crash report for each refused connection.
+    Result = case probe(Opts) of
+                 ok -> connect_trapped(Opts, Parent);
+                 {error, _} = NoListener -> NoListener
+             end,
+    case Result of
         {ok, C} ->
-            proc_lib:init_ack(Parent, {ok, self()}),
-            loop(C, Queue, processing(Queue), dead(Queue));
+            C;
         {error, Reason} ->
-            proc_lib:init_ack(Parent, {error, {redis_connect, Reason}}),
-            exit({redis_connect, Reason})
+            Delay =:= ?BACKOFF_FIRST_MS andalso
+                logger:warning("~s: redis at ~s unreachable (~0p); retrying, backoff ~b ms "
+                               "doubling to ~b ms",
+                               [maps:get(label, Opts, "redis"), maps:get(redis_url, Opts), Reason,
+                                ?BACKOFF_FIRST_MS, ?BACKOFF_MAX_MS]),
+            timer:sleep(Delay),
+            connect_with_backoff(Opts, Parent, next_delay(Delay), Since)
     end.
 
-loop(C, Queue, Processing, Dead) ->
-    case eredis:q(C, [<<"BLMOVE">>, Queue, Processing, <<"RIGHT">>, <<"LEFT">>, ?BLOCK_S],
-                  ?CALL_TIMEOUT_MS) of
+%% A failed eredis:start_link also sends us its exit signal (maybe after it returns): trap
+%% it for the attempt and wait for it; a shutdown from the parent meanwhile is obeyed.
+connect_trapped(Opts, Parent) ->
+    process_flag(trap_exit, true),
+    Result = connect(Opts),
+    case Result of
+        {ok, _} -> ok;
+        {error, _} -> receive {'EXIT', P, _} when P =/= Parent -> ok after 1000 -> ok end
+    end,
+    process_flag(trap_exit, false),
+    receive {'EXIT', Parent, Why} -> exit(Why) after 0 -> ok end,
+    Result.
+
+probe(#{redis_url := Url}) ->
+    case parse_url(Url) of
+        {ok, Host, Port, _Db, _Password} ->
+            case gen_tcp:connect(Host, Port, [binary, {active, false}], 1000) of
+                {ok, S} -> gen_tcp:close(S);
+                {error, _} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc The reconnect delay after `Delay' ms: doubled, at most 2 s.
+-spec next_delay(pos_integer()) -> pos_integer().
+next_delay(Delay) ->
+    min(2 * Delay, ?BACKOFF_MAX_MS).
+
+loop(C, Queue, Processing, Handler) ->
+    case query(C, [<<"BLMOVE">>, Queue, Processing, <<"RIGHT">>, <<"LEFT">>, ?BLOCK_S]) of
         {ok, undefined} ->
             ok;
         {ok, Message} ->
-            serve(C, Processing, Dead, Message)
-        %% Any other answer (connection lost) crashes the worker; its supervisor
-        %% restarts it with a fresh connection.
+            Commands = Handler(Message) ++ [[<<"LREM">>, Processing, <<"1">>, Message]],
+            pipeline(C, Commands)
     end,
-    loop(C, Queue, Processing, Dead).
+    loop(C, Queue, Processing, Handler).
 
-serve(C, Processing, Dead, Message) ->
-    Remove = [<<"LREM">>, Processing, <<"1">>, Message],
+%% One command; a lost connection ends the worker (its supervisor restarts it).
+query(C, Command) ->
+    case catch eredis:q(C, Command, ?CALL_TIMEOUT_MS) of
+        {ok, _} = Ok -> Ok;
+        Other -> lost(Other)
+    end.
+
+%% Commands in one pipeline; redis refusing one (e.g. a reply key of the wrong type: the
+%% client's bug) is logged; a lost connection ends the worker.
+pipeline(C, Commands) ->
+    case catch eredis:qp(C, Commands, ?CALL_TIMEOUT_MS) of
+        Results when is_list(Results) ->
+            [logger:warning("redis refused ~s: ~s", [hd(Cmd), Why])
+             || {{error, Why}, Cmd} <- lists:zip(Results, Commands), is_binary(Why)],
+            case [R || {error, R} <- Results, not is_binary(R)] of
+                [] -> ok;
+                [R | _] -> lost({error, R})
+            end;
+        Other ->
+            lost(Other)
+    end.
+
+-spec lost(term()) -> no_return().
+lost({error, Why}) when is_binary(Why) ->
+    %% An error reply to a blocking or recovery command means the queue key is unusable.
+    exit({redis_refused, Why});
+lost(Other) ->
+    exit({shutdown, {redis_lost, Other}}).
+
+%% @doc The commands that answer one queue message: the reply (with expiry) or, for a header
+%% that cannot be parsed, the message pushed to `<queue>:dead'. Pure: no I/O but logging.
+-spec answer(binary(), binary()) -> [command()].
+answer(Message, Dead) ->
     case parse_header(Message) of
         {ok, Op, Id, ReplyKey, Body} ->
             {Status, ReplyBody} = case bench_ops:run(Op, Body) of
@@ -72,16 +178,11 @@ serve(C, Processing, Dead, Message) ->
                                           {<<"error">>, bench_ops:error_body(Code, Text)}
                                   end,
             Reply = iolist_to_binary([Status, $\s, Id, $\n, ReplyBody]),
-            [{ok, _}, {ok, _}, {ok, _}] =
-                eredis:qp(C, [[<<"LPUSH">>, ReplyKey, Reply],
-                              [<<"EXPIRE">>, ReplyKey, ?REPLY_TTL_S],
-                              Remove], ?CALL_TIMEOUT_MS);
+            [[<<"LPUSH">>, ReplyKey, Reply], [<<"EXPIRE">>, ReplyKey, ?REPLY_TTL_S]];
         {error, Why} ->
             logger:warning("redis: message to ~s: ~s", [Dead, Why]),
-            [{ok, _}, {ok, _}] =
-                eredis:qp(C, [[<<"LPUSH">>, Dead, Message], Remove], ?CALL_TIMEOUT_MS)
-    end,
-    ok.
+            [[<<"LPUSH">>, Dead, Message]]
+    end.
 
 %% @doc `<op> <request-id> <reply-key>\n<body>': a `\n' within the first 1024 bytes, an
 %% ASCII header, exactly three non-empty fields separated by single spaces.
@@ -111,6 +212,8 @@ is_ascii(Bin) ->
     lists:all(fun(C) -> C < 128 end, binary_to_list(Bin)).
 
 processing(Queue) -> <<Queue/binary, ":processing">>.
+%% @doc The dead list of `Queue'.
+-spec dead(binary()) -> binary().
 dead(Queue) -> <<Queue/binary, ":dead">>.
 
 %% @doc A new eredis connection to the URL in the options (linked, no reconnection).

@@ -2,7 +2,7 @@
 -module(bench_sup).
 -behaviour(supervisor).
 
--export([start_link/0, init/1, child_specs/2]).
+-export([start_link/0, init/1, child_specs/2, intensity/2]).
 
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
@@ -12,8 +12,18 @@ start_link() ->
 init([]) ->
     Env = maps:from_list(application:get_all_env(bench)),
     Transport = maps:get(transport, Env),
-    Flags = #{strategy => one_for_one, intensity => 10, period => 10},
+    Flags = #{strategy => one_for_one, intensity => intensity(Transport, Env), period => 10},
     {ok, {Flags, child_specs(Transport, Env)}}.
+
+%% @doc Restarts allowed within 10 s before the supervisor (and the node) gives up. A queue
+%% worker is restarted once per lost connection and then waits for redis itself (with
+%% backoff), so a broker outage costs one restart per worker: 5 outages in 10 s are
+%% tolerated; more is a crash loop worth stopping for.
+-spec intensity(http | zmq | redis | celery, map()) -> pos_integer().
+intensity(Transport, #{redis_workers := N}) when Transport =:= redis; Transport =:= celery ->
+    max(10, 5 * N);
+intensity(_Transport, _Env) ->
+    10.
 
 %% @doc The children serving one transport.
 -spec child_specs(http | zmq | grpc | redis | celery, map()) -> [supervisor:child_spec()].

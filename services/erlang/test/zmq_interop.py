@@ -112,6 +112,27 @@ def main() -> int:
         st = dealer.recv_multipart()
         check(st[1] == b"error" and json.loads(st[2])["error"] == "unknown_op", "unknown op")
 
+        # libzmq's greeting order: the 10-byte signature alone, the other 54 bytes once the peer
+        # has sent something (regression: JeroMQ 0.6.0 clients stalled on the whole greeting)
+        s = raw_peer(port)
+        first = s.recv(64)
+        s.settimeout(0.3)
+        try:
+            early = s.recv(64)
+        except TimeoutError:
+            early = b""
+        s.settimeout(5)
+        s.sendall(greeting()[:10])
+        rest = b""
+        while len(rest) < 54:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            rest += chunk
+        check(first == greeting()[:9] + b"\x7f" and early == b"" and len(rest) >= 54 and rest[:2] == b"\x03\x01",
+              f"greeting order: {first!r}, then {early!r} before the peer spoke, then {rest[:12]!r}")
+        s.close()
+
         # misbehaving raw peers are closed; the REQ client keeps working between them
         bad_peers = {
             "http request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -2,11 +2,23 @@
 `bench.health` on one queue, JSON only, Redis as broker and result backend.
 
 Contract errors are task failures `ValueError("<code>: <message>")`.
+
+A broker restart loses nothing: tasks are acknowledged late (after their result is stored;
+`task_acks_late`), a result store that meets a dead connection is retried
+(`result_backend_always_retry`, 50 ms doubling to 2 s), and the worker reconnects forever
+(`broker_connection_retry`, `broker_connection_max_retries=None`; kombu's own backoff, 2 s
+growing by 2 s to 30 s, which Celery's settings do not expose). A message that was delivered
+but not acknowledged when the connection broke (the task running, and the prefetched ones) stays
+in kombu's `unacked` hash and is put back on the queue once it is `visibility_timeout` seconds
+old (`BENCH_CELERY_VISIBILITY_TIMEOUT_S`, default 60; checked every second): it runs again
+(at least once). The visibility timeout must exceed the longest task plus its wait behind the
+prefetched ones, or a slow task is run twice.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Celery
@@ -16,6 +28,36 @@ from bench_service.ops import BAD_REQUEST, INTERNAL, BenchError, Service, check_
 
 log = logging.getLogger(__name__)
 PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
+
+
+RETRY_LOGGERS = ("celery.backends.base", "celery.worker.consumer.consumer", "kombu.transport.virtual.base")
+
+
+class OnePerOutage(logging.Filter):
+    """Broker-outage warnings without their tracebacks, each text at most once per `quiet_s`.
+
+    Celery logs every retry of a result store, with a traceback: a flood in a long outage.
+    """
+
+    def __init__(self, quiet_s: float = 30.0) -> None:
+        super().__init__()
+        self.quiet_s = quiet_s
+        self.last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """True for the first record of a text within `quiet_s` (traceback dropped)."""
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage()
+        now = record.created
+        if now - self.last.get(text, -self.quiet_s) < self.quiet_s:
+            return False
+        self.last[text] = now
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg, record.args = f"{text} ({type(error).__name__}: {error})", None
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
 
 
 def _as_value_error(e: Exception) -> ValueError:
@@ -60,6 +102,19 @@ class JsonOnlyConsumer(Consumer):
             self.app.backend.mark_as_failure(task_id, ValueError(f"{BAD_REQUEST}: {why}"))
 
 
+DEFAULT_VISIBILITY_TIMEOUT_S = 60
+
+
+def visibility_timeout_s(env: dict[str, str] | None = None) -> int:
+    """`BENCH_CELERY_VISIBILITY_TIMEOUT_S` (seconds, default 60): when an unacked task is redelivered."""
+    raw = (os.environ if env is None else env).get("BENCH_CELERY_VISIBILITY_TIMEOUT_S", "").strip()
+    if not raw:
+        return DEFAULT_VISIBILITY_TIMEOUT_S
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"BENCH_CELERY_VISIBILITY_TIMEOUT_S must be a whole number of seconds > 0: {raw!r}")
+    return int(raw)
+
+
 def create_app(service: Service, redis_url: str, queue: str) -> Celery:
     """The Celery app with the three tasks registered, routed to `queue`."""
     app = Celery("bench", broker=redis_url, backend=redis_url, set_as_current=True)
@@ -76,7 +131,17 @@ def create_app(service: Service, redis_url: str, queue: str) -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        task_acks_late=False,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={"visibility_timeout": visibility_timeout_s(),
+                                  "unacked_restore_interval": 1, "unacked_restore_throttle": 1},
+        result_backend_always_retry=True,
+        result_backend_base_sleep_between_retries_ms=50,
+        result_backend_max_sleep_between_retries_ms=2000,
+        task_acks_late=True,
+        # The solo pool runs a task inside the event loop, so none is running when the loss is
+        # seen; with threads, a task whose ack can no longer be sent is redelivered anyway.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_prefetch_multiplier=4,
         worker_disable_rate_limits=True,
         worker_consumer="bench_service.celery_app:JsonOnlyConsumer",
@@ -128,4 +193,7 @@ def serve(service: Service, redis_url: str, queue: str, workers: int) -> None:
     # No per-task log lines ("received", "succeeded in"): they would cost more than an echo.
     for name in PER_TASK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    quiet = OnePerOutage()
+    for name in RETRY_LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
     app.worker_main(argv)

@@ -97,3 +97,50 @@ def test_unregistered_task_fails_instead_of_hanging(client: tuple[Celery, str]) 
     with pytest.raises(NotRegistered):
         app.send_task("bench.nonexistent", queue=queue).get(timeout=5)
     assert call(client, "bench.echo", "next") == "next"
+
+
+def test_broker_restart_settings() -> None:
+    """Regression: acks were early, so a task whose result store met a broker restart was lost."""
+    from bench_service.celery_app import create_app
+    from bench_service.ops import Service
+
+    conf = create_app(Service(), "redis://127.0.0.1:1/0", "bench.test").conf
+    assert conf.task_acks_late is True
+    assert conf.result_backend_always_retry is True
+    assert conf.broker_connection_retry is True and conf.broker_connection_max_retries is None
+    assert conf.broker_transport_options["visibility_timeout"] == 60
+
+
+def test_visibility_timeout_setting() -> None:
+    from bench_service.celery_app import visibility_timeout_s
+
+    assert visibility_timeout_s({}) == 60
+    assert visibility_timeout_s({"BENCH_CELERY_VISIBILITY_TIMEOUT_S": "5"}) == 5
+    for bad in ("0", "-1", "1.5", "soon"):
+        with pytest.raises(ValueError, match="BENCH_CELERY_VISIBILITY_TIMEOUT_S"):
+            visibility_timeout_s({"BENCH_CELERY_VISIBILITY_TIMEOUT_S": bad})
+
+
+def test_outage_warnings_are_not_a_flood() -> None:
+    import logging
+
+    from bench_service.celery_app import OnePerOutage
+
+    quiet = OnePerOutage(quiet_s=30)
+
+    def record(at: float, text: str) -> logging.LogRecord:
+        try:
+            raise ConnectionError("refused")
+        except ConnectionError:
+            import sys
+
+            r = logging.LogRecord("celery.backends.base", logging.WARNING, __file__, 1, text, None,
+                                  sys.exc_info())
+        r.created = at
+        return r
+
+    first = record(0.0, "Failed operation _store_result. Retrying inf more times.")
+    assert quiet.filter(first) and first.exc_info is None and "ConnectionError: refused" in first.getMessage()
+    assert not quiet.filter(record(1.0, "Failed operation _store_result. Retrying inf more times."))
+    assert quiet.filter(record(2.0, "another text"))
+    assert quiet.filter(record(31.0, "Failed operation _store_result. Retrying inf more times."))

@@ -102,3 +102,60 @@ def test_reply_key_of_wrong_type_does_not_stop_the_worker(client: Client) -> Non
     assert client.call("echo", b"after") == (b"ok", b"after")
     wait_until(lambda: client.conn.llen(f"{client.queue}:processing") == 0, "processing empty", timeout=5)
     assert client.conn.get("reply:not-a-list") == b"a string"
+
+
+def test_backoff_doubles_from_50_ms_to_2_s() -> None:
+    from itertools import islice
+
+    from bench_service.redis_worker import backoff_delays
+
+    assert list(islice(backoff_delays(), 8)) == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+
+
+def test_worker_survives_a_redis_restart(tmp_path: Path) -> None:
+    """Regression: a redis restart made the worker exit (`redis worker failed: ConnectionError`).
+
+    redis-server is stopped (keeping its data) while the worker holds a message, and started
+    again on the same port 1 s later: the held message and the next request are answered by the
+    same worker process, and the outage is logged once, not per retry.
+    """
+    import shutil
+    import socket
+    import time
+
+    from tests.support import free_port
+
+    exe = shutil.which("redis-server")
+    assert exe is not None
+    port = free_port()
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(tmp_path)]
+    url = f"redis://127.0.0.1:{port}/0"
+    queue = "bench:test:restart"
+    log = tmp_path / "service.log"
+    with started(argv, tmp_path / "redis-1.log") as first:
+        conn = redis.Redis(port=port)
+        wait_until(lambda: bool(conn.ping()), "redis-server", first)
+        with started(service_argv("redis", "--redis-url", url, "--queue", queue),
+                     log, {"BENCH_EXTRA_WORK_US": "1500000"}) as worker:  # 1.5 s per echo
+            client = Client(url, queue)
+            wait_until(lambda: client.call("health", b"", timeout=1)[0] == b"ok", "worker", worker, log=log)
+            conn.lpush(queue, b"echo held reply:held\nheld")
+            wait_until(lambda: conn.llen(f"{queue}:processing") == 1, "held message", worker, log=log)
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b"SHUTDOWN SAVE\r\n")
+                while s.recv(1024):
+                    pass
+            first.wait(10)
+            time.sleep(1.0)
+            with started(argv, tmp_path / "redis-2.log") as second:
+                conn = redis.Redis(port=port)
+                wait_until(lambda: bool(conn.ping()), "redis-server again", second)
+                got = conn.brpop(["reply:held"], 30)
+                assert got is not None and got[1] == b"ok held\nheld"
+                client = Client(url, queue)
+                assert client.call("echo", b"after")[0] == b"ok"
+                assert worker.poll() is None
+                assert conn.llen(f"{queue}:processing") == 0
+                text = log.read_text()
+                assert text.count("lost redis") == 1 and text.count("answers again") == 1, text

@@ -4,6 +4,7 @@ import io.undertow.Handlers;
 import io.undertow.Undertow;
 import io.undertow.UndertowOptions;
 import io.undertow.server.HttpServerExchange;
+import io.undertow.util.SameThreadExecutor;
 import io.undertow.util.Headers;
 import io.undertow.util.HttpString;
 import java.io.ByteArrayOutputStream;
@@ -22,6 +23,8 @@ import org.xnio.Options;
  * before every upload over 1 KiB. A request whose header section is not complete within
  * {@link #HEADER_TIMEOUT_MS} of its first byte is closed (slowloris; Undertow has no parse
  * timeout by default), and so is a connection idle for {@link #IDLE_TIMEOUT_MS} between requests.
+ *
+ * <p>Bodies of 64 KiB or more are read only within a {@link BodyBudget} of a quarter of the heap.
  */
 public final class UndertowHttpServer implements HttpTransport {
     private static final Logger LOG = Logger.getLogger(UndertowHttpServer.class.getName());
@@ -30,6 +33,7 @@ public final class UndertowHttpServer implements HttpTransport {
     public static final int IDLE_TIMEOUT_MS = 60_000;
 
     private final Undertow server;
+    private final BodyBudget budget = BodyBudget.forHeap();
 
     public UndertowHttpServer(HttpRoutes routes, String host, int port, int threads) {
         server = Undertow.builder()
@@ -40,13 +44,14 @@ public final class UndertowHttpServer implements HttpTransport {
                 .setServerOption(UndertowOptions.ALWAYS_SET_DATE, false)
                 .setServerOption(UndertowOptions.REQUEST_PARSE_TIMEOUT, HEADER_TIMEOUT_MS)
                 .setServerOption(UndertowOptions.NO_REQUEST_TIMEOUT, IDLE_TIMEOUT_MS)
-                .setHandler(Handlers.httpContinueRead(ex -> handle(routes, ex)))
+                .setHandler(Handlers.httpContinueRead(ex -> handle(routes, ex, budget)))
                 .build();
         server.start();
-        LOG.info("undertow http listening on " + host + ":" + port() + " (" + threads + " io thread(s))");
+        LOG.info("undertow http listening on " + host + ":" + port() + " (" + threads + " io thread(s)); "
+                + budget.capacity() / (1024 * 1024) + " MiB of large bodies in flight at most");
     }
 
-    private static void handle(HttpRoutes routes, HttpServerExchange ex) {
+    private static void handle(HttpRoutes routes, HttpServerExchange ex, BodyBudget budget) {
         String method = ex.getRequestMethod().toString();
         String path = ex.getRequestPath();
         long length;
@@ -63,6 +68,25 @@ public final class UndertowHttpServer implements HttpTransport {
             send(ex, routes.reject(method, path, length));
             return;
         }
+        // A chunked body may grow to the limit: it is counted at the limit.
+        long bytes = length >= 0 ? length : routes.maxBodyBytes();
+        if (bytes < BodyBudget.SMALL_BYTES) {
+            receive(routes, route, ex, length);
+            return;
+        }
+        // A large body waits for its share of the budget before it is read (TCP holds the rest);
+        // its bytes are given back when the exchange ends, answered or not.
+        ex.dispatch(SameThreadExecutor.INSTANCE, () -> {
+            BodyBudget.Ticket ticket = budget.enter(bytes,
+                    () -> ex.getIoThread().execute(() -> receive(routes, route, ex, length)));
+            ex.addExchangeCompleteListener((e, next) -> {
+                budget.leave(ticket);
+                next.proceed();
+            });
+        });
+    }
+
+    private static void receive(HttpRoutes routes, HttpRoutes.Route route, HttpServerExchange ex, long length) {
         if (length >= 0) {
             ex.getRequestReceiver().receiveFullBytes(
                     (e, body) -> send(e, routes.run(route, body)),

@@ -4,7 +4,6 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.logging.Level;
 import java.util.logging.Logger;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.Transaction;
@@ -18,12 +17,19 @@ import redis.clients.jedis.exceptions.JedisException;
  * queue ({@code LMOVE processing queue RIGHT RIGHT} until empty). Then each thread, with its own
  * connection, loops: {@code BLMOVE queue processing RIGHT LEFT} (1 s timeout, so a stop is
  * noticed), and one {@code MULTI}: whatever the {@link Handler} adds for the message, then
- * {@code LREM processing 1 msg}. A lost connection is logged and re-opened after 1 s; what it
- * held stays in {@code processing} for the next start's recovery.
+ * {@code LREM processing 1 msg}.
+ *
+ * <p>A lost connection (a broker restart, or a broker stalled past the socket timeout) is
+ * re-opened with a backoff of 50 ms doubling to 2 s; once redis answers, the thread recovers
+ * {@code processing} as at start, so the message it held (unless its transaction got through)
+ * is served again: at least once, never lost. The outage is logged once when the first thread
+ * sees it and once when redis answers again, however many threads there are.
  */
 public final class ReliableListConsumer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ReliableListConsumer.class.getName());
     private static final double BLOCK_TIMEOUT_S = 1.0;
+    static final long BACKOFF_FIRST_MS = 50;
+    static final long BACKOFF_MAX_MS = 2000;
 
     /** Adds the commands that answer one message to its transaction; must not throw. */
     @FunctionalInterface
@@ -39,6 +45,11 @@ public final class ReliableListConsumer implements AutoCloseable {
     private final List<Thread> threads = new ArrayList<>();
     private final int recovered;
     private volatile boolean stopping;
+    private final Object outageLock = new Object();
+    private long outageSinceNanos = -1;
+    private int outages;
+    /** Bumped when an outage ends; a loss of a connection opened earlier belongs to a logged outage. */
+    private int generation;
 
     /** Recover {@code <queue>:processing}, then start {@code workers} threads named {@code threadName-i}. */
     public ReliableListConsumer(String url, String queue, int workers, String threadName, Handler handler) {
@@ -78,9 +89,29 @@ public final class ReliableListConsumer implements AutoCloseable {
         return moved;
     }
 
+    /** The reconnect delay after {@code delayMs}: doubled, at most 2 s. */
+    static long nextDelayMs(long delayMs) {
+        return Math.min(2 * delayMs, BACKOFF_MAX_MS);
+    }
+
+    /** How many broker outages the threads have seen (each counted once). */
+    public int outages() {
+        synchronized (outageLock) {
+            return outages;
+        }
+    }
+
     private void loop() {
+        long delayMs = BACKOFF_FIRST_MS;
+        boolean reconnecting = false;
+        int connectionGeneration = generation();
         while (!stopping) {
             try (Jedis conn = new Jedis(url)) {
+                if (reconnecting) {
+                    connectionGeneration = restored(recover(conn));
+                    reconnecting = false;
+                    delayMs = BACKOFF_FIRST_MS;
+                }
                 while (!stopping) {
                     byte[] msg = conn.blmove(queue, processing, ListDirection.RIGHT, ListDirection.LEFT,
                             BLOCK_TIMEOUT_S);
@@ -95,13 +126,52 @@ public final class ReliableListConsumer implements AutoCloseable {
                 if (stopping) {
                     return;
                 }
-                LOG.log(Level.SEVERE, Thread.currentThread().getName() + ": redis error, reconnecting in 1 s", e);
+                if (!reconnecting) {
+                    lost(e, connectionGeneration);
+                    reconnecting = true;
+                }
                 try {
-                    Thread.sleep(1000);
+                    Thread.sleep(delayMs);
                 } catch (InterruptedException ie) {
                     return;
                 }
+                delayMs = nextDelayMs(delayMs);
             }
+        }
+    }
+
+    private int generation() {
+        synchronized (outageLock) {
+            return generation;
+        }
+    }
+
+    /**
+     * A thread lost a connection opened in {@code connectionGeneration}. Threads see one outage at
+     * different times (one running a long task finds its connection dead after the others have
+     * reconnected): only the first loss of a connection of the current generation logs.
+     */
+    private void lost(JedisException e, int connectionGeneration) {
+        synchronized (outageLock) {
+            if (outageSinceNanos < 0 && connectionGeneration == generation) {
+                outageSinceNanos = System.nanoTime();
+                outages++;
+                LOG.warning(Thread.currentThread().getName() + ": lost redis at " + url + " (" + e
+                        + "); reconnecting, backoff " + BACKOFF_FIRST_MS + " ms doubling to " + BACKOFF_MAX_MS + " ms");
+            }
+        }
+    }
+
+    /** A thread reconnected; returns the generation of its new connection. */
+    private int restored(int moved) {
+        synchronized (outageLock) {
+            if (outageSinceNanos >= 0) {
+                LOG.warning(String.format("redis at %s answers again after %.2f s; recovered %d message(s) from "
+                        + "processing", url, (System.nanoTime() - outageSinceNanos) / 1e9, moved));
+                outageSinceNanos = -1;
+                generation++;
+            }
+            return generation;
         }
     }
 

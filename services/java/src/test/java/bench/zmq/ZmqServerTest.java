@@ -66,8 +66,14 @@ class ZmqServerTest {
      * replaces its own socket; a request, once the handshake is done, is never retried.
      */
     static ZMQ.Socket client(ZContext ctx, SocketType type, int port) {
+        return client(ctx, type, port, s -> { });
+    }
+
+    /** As {@link #client(ZContext, SocketType, int)}, with {@code options} applied before the connect. */
+    static ZMQ.Socket client(ZContext ctx, SocketType type, int port, java.util.function.Consumer<ZMQ.Socket> options) {
         for (int attempt = 0; attempt < 5; attempt++) {
             ZMQ.Socket s = ctx.createSocket(type);
+            options.accept(s);
             s.setReceiveTimeOut(10_000);
             s.setLinger(0);
             String monitor = "inproc://zmq-server-test-monitor-" + MONITORS.incrementAndGet();
