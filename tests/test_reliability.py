@@ -25,7 +25,7 @@ from harness.clients.redisq import RedisQueueClient
 from harness.contract.endpoint import Endpoint
 from harness.contract.manifest import discover
 from harness.errors import ClientError
-from harness.processes.supervisor import RedisServer, Supervisor, free_port, spawn
+from harness.processes.supervisor import RedisServer, Supervisor, free_port, process_tree, spawn
 
 QUEUE_SERVICES = [name for name, svc in discover().items() if "redis" in svc.commands and not svc.missing_programs()]
 
@@ -108,10 +108,7 @@ def _wait_cells(out: Path, n: int, proc: subprocess.Popen[str], timeout_s: float
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+    return process_tree(pid)[1:]
 
 
 def test_service_death_mid_run_fails_its_cell_and_the_run_goes_on(tmp_path: Path) -> None:

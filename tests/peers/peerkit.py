@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psutil
 import pytest
 
 from harness import REPO
@@ -97,22 +96,6 @@ def raise_nofile(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
-
-
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (a JVM or BEAM behind a shell script)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return total
 
 
 def p50_ms(call: Callable[[], None], n: int = 200) -> float:

@@ -25,12 +25,13 @@ from pathlib import Path
 
 import h2wire
 import pytest
-from peerkit import go_tool, running, service_params, tree_rss
+from peerkit import go_tool, running, service_params
 
 from harness import REPO
 from harness.clients.grpc import GrpcClient
 from harness.contract.endpoint import Endpoint
 from harness.processes.supervisor import Proc
+from harness.processes.supervisor import tree_rss_bytes as tree_rss
 
 SERVICES = service_params("grpc")
 
