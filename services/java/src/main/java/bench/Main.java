@@ -37,6 +37,7 @@ public final class Main {
     private static final List<String> HTTP_SERVERS = List.of("undertow", "netty", "jdk");
     static final String USAGE = String.join("\n",
             "usage: java -jar target/bench-service.jar <transport> [options]",
+            "       java -jar target/bench-service.jar caller --master-host H --master-port P (the load generator)",
             "  transport            one of http, zmq, redis, grpc, celery",
             "  --host H             listen address (http, zmq, grpc); default 127.0.0.1",
             "  --port P             listen port (http, zmq, grpc); required for those",
@@ -140,6 +141,10 @@ public final class Main {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("caller")) {
+            System.exit(bench.caller.CallerMain.run(java.util.Arrays.copyOfRange(args, 1, args.length)));
+            return;
+        }
         Options opt;
         Settings settings;
         try {
