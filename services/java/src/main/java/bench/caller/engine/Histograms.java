@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.zip.DataFormatException;
 import org.HdrHistogram.AbstractHistogram;
 import org.HdrHistogram.Histogram;
+import org.HdrHistogram.HistogramIterationValue;
 
 /**
  * The harness's microsecond histograms (LOADGEN.md "Histograms"): lowest 1, highest 60 000 000,
@@ -54,6 +55,24 @@ public final class Histograms {
     }
 
     /**
+     * The value at a percentile as Python's {@code hdrh} computes it (the harness's figures):
+     * the first value whose cumulative count reaches {@code int(p * total / 100 + 0.5)} (at
+     * least 1), as its highest equivalent value. Java's HdrHistogram 2.2 rounds that count up
+     * instead, which can give the next value for the same histogram.
+     */
+    public static long valueAtPercentile(AbstractHistogram h, double percentile) {
+        long target = Math.max(1, (long) (Math.min(percentile, 100.0) * h.getTotalCount() / 100 + 0.5));
+        long total = 0;
+        for (HistogramIterationValue v : h.recordedValues()) {
+            total += v.getCountAtValueIteratedTo();
+            if (total >= target) {
+                return h.highestEquivalentValue(v.getValueIteratedTo());
+            }
+        }
+        return 0;
+    }
+
+    /**
      * {@code {"count": 0}} when empty, else p50, p90, p99, p99.9, min, mean, max and count in µs,
      * as {@code harness/stats.py summarize} writes them.
      */
@@ -64,10 +83,10 @@ public final class Histograms {
             m.put("count", 0L);
             return m;
         }
-        m.put("p50", (double) h.getValueAtPercentile(50.0));
-        m.put("p90", (double) h.getValueAtPercentile(90.0));
-        m.put("p99", (double) h.getValueAtPercentile(99.0));
-        m.put("p99.9", (double) h.getValueAtPercentile(99.9));
+        m.put("p50", (double) valueAtPercentile(h, 50.0));
+        m.put("p90", (double) valueAtPercentile(h, 90.0));
+        m.put("p99", (double) valueAtPercentile(h, 99.0));
+        m.put("p99.9", (double) valueAtPercentile(h, 99.9));
         m.put("min", (double) h.getMinValue());
         m.put("mean", Math.round(h.getMean() * 10.0) / 10.0);
         m.put("max", (double) h.getMaxValue());
