@@ -73,8 +73,8 @@ public final class Msgpack {
                 throw new IllegalArgumentException("msgpack: extra bytes after the value");
             }
             return v;
-        } catch (IOException e) {
-            throw new IllegalArgumentException("msgpack: " + e.getMessage(), e);
+        } catch (IOException | org.msgpack.core.MessagePackException e) {
+            throw new IllegalArgumentException("msgpack: " + e, e); // truncated or malformed
         }
     }
 
