@@ -59,9 +59,10 @@ public final class LocustWorker implements AutoCloseable {
     private LoadEngine engine;
     private Long pendingStart; // bench_start before the config
     private Integer pendingUsers; // spawn before the config
-    private long lastSpawnTimestamp = Long.MIN_VALUE;
     private double lastSpawnTs = Double.NEGATIVE_INFINITY;
     private Exit exit;
+    private final boolean sampleCpu = "1".equals(System.getenv("BENCH_CALLER_CPU"));
+    private final List<Double> cpu = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public LocustWorker(String masterHost, int masterPort, double masterTimeoutS, String callerName,
             Function<BenchConfig, ClientFactory> clients) {
@@ -304,7 +305,35 @@ public final class LocustWorker implements AutoCloseable {
         } else {
             engine.start(start);
         }
+        if (sampleCpu && config != null) {
+            sampleCpuAt(config.plan().bounds(start));
+        }
         LOG.info("bench_start: the plan starts in " + Math.round((start - System.nanoTime()) / 1e6) + " ms");
+    }
+
+    /**
+     * {@code BENCH_CALLER_CPU=1}: this process's CPU seconds (all threads) at each phase start
+     * and at the plan's end, for {@code bench_results.cpu} (LOADGEN.md: for generators the
+     * harness cannot sample; tools/caller_cpu.py uses it).
+     */
+    private void sampleCpuAt(long[] bounds) {
+        cpu.clear();
+        Thread t = new Thread(() -> {
+            for (long b : bounds) {
+                long left;
+                while ((left = b - System.nanoTime()) > 0) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(left);
+                }
+                cpu.add(processCpuSeconds());
+            }
+        }, "cpu-sampler");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    static double processCpuSeconds() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime() / 1e9;
     }
 
     private void onSpawn(Object data) {
@@ -391,7 +420,7 @@ public final class LocustWorker implements AutoCloseable {
         r.put("protocol", BenchConfig.PROTOCOL);
         r.put("stopped_early", null);
         r.put("phases", t.results(config.name(), engine.schedule()));
-        r.put("cpu", List.of());
+        r.put("cpu", sampleCpu ? new java.util.ArrayList<>(cpu) : List.of());
         return r;
     }
 
