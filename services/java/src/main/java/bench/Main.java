@@ -74,29 +74,12 @@ public final class Main {
                     : "unknown transport '" + args[0] + "'; choose one of " + String.join(", ", TRANSPORTS));
         }
         String transport = args[0];
-        Map<String, String> o = new LinkedHashMap<>();
-        for (int i = 1; i < args.length; i++) {
-            String a = args[i];
-            if (!a.startsWith("--")) {
-                throw new UsageException("unexpected argument '" + a + "'");
-            }
-            String key = a.substring(2);
-            String value;
-            int eq = key.indexOf('=');
-            if (eq >= 0) {
-                value = key.substring(eq + 1);
-                key = key.substring(0, eq);
-            } else {
-                if (i + 1 >= args.length) {
-                    throw new UsageException("option --" + key + " needs a value");
-                }
-                value = args[++i];
-            }
-            if (!List.of("host", "port", "redis-url", "queue", "workers", "max-body-bytes", "max-diff-tokens",
-                    "http-server", "result-expires").contains(key)) {
-                throw new UsageException("unknown option --" + key);
-            }
-            o.put(key, value);
+        Map<String, String> o;
+        try {
+            o = Args.options(args, 1, List.of("host", "port", "redis-url", "queue", "workers", "max-body-bytes",
+                    "max-diff-tokens", "http-server", "result-expires"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
         }
         int port = positive(o, "port", 0);
         boolean listens = List.of("http", "zmq", "grpc").contains(transport);

@@ -33,31 +33,8 @@ public final class CallerMain {
     }
 
     static Options parse(String[] args, Map<String, String> env) throws IllegalArgumentException {
-        Map<String, String> o = new LinkedHashMap<>();
-        List<String> known = List.of("master-host", "master-port", "http-client", "grpc-channel", "caller-name");
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (!a.startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument '" + a + "'");
-            }
-            String key = a.substring(2);
-            String value;
-            int eq = key.indexOf('=');
-            if (eq >= 0) {
-                value = key.substring(eq + 1);
-                key = key.substring(0, eq);
-            } else {
-                if (i + 1 >= args.length) {
-                    throw new IllegalArgumentException("option --" + key + " needs a value");
-                }
-                value = args[++i];
-            }
-            if (!known.contains(key)) {
-                throw new IllegalArgumentException("unknown option --" + key + "; known: --"
-                        + String.join(", --", known));
-            }
-            o.put(key, value);
-        }
+        Map<String, String> o = bench.Args.options(args, 0, List.of("master-host", "master-port", "http-client",
+                "grpc-channel", "caller-name"));
         if (!o.containsKey("master-host")) {
             throw new IllegalArgumentException("caller needs --master-host, e.g. --master-host 127.0.0.1");
         }
