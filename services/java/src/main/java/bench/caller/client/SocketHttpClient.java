@@ -14,6 +14,11 @@ import java.nio.charset.StandardCharsets;
  * read with a {@code Content-Length} or chunked body. After any failure the connection is
  * closed and the next call opens a new one. README.md ("The caller") has the measurement
  * that chose it over {@code java.net.http.HttpClient} and Netty.
+ *
+ * <p>The socket has no {@code SO_TIMEOUT}: with one, the JDK reads non-blocking and, when the
+ * reply is not there yet, polls and reads again (three system calls instead of one). The
+ * timeout is kept by one watchdog thread for all clients instead, which closes the socket of a
+ * call past its deadline (checked every 20 ms), so that the blocked read fails at once.
  */
 public final class SocketHttpClient implements Client {
     private final String host;
@@ -23,7 +28,11 @@ public final class SocketHttpClient implements Client {
     private final byte[] buf = new byte[64 * 1024];
     private int pos;
     private int lim;
-    private Socket socket;
+    private volatile Socket socket;
+    private volatile long deadline; // nanoTime of the call in flight, 0 when none
+    private volatile boolean timedOut;
+    private static final java.util.Set<SocketHttpClient> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private static Thread watchdog;
     private InputStream in;
     private OutputStream out;
 
@@ -40,27 +49,52 @@ public final class SocketHttpClient implements Client {
         System.arraycopy(r.body(), 0, request, h.length, r.body().length);
     }
 
+    private static synchronized void watch(SocketHttpClient c) {
+        LIVE.add(c);
+        if (watchdog == null) {
+            watchdog = new Thread(() -> {
+                while (true) {
+                    long now = System.nanoTime();
+                    for (SocketHttpClient x : LIVE) {
+                        long d = x.deadline;
+                        if (d != 0 && now - d > 0) {
+                            x.timedOut = true;
+                            x.close();
+                        }
+                    }
+                    java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L);
+                }
+            }, "http-timeouts");
+            watchdog.setDaemon(true);
+            watchdog.start();
+        }
+    }
+
     @Override
     public CallReply call() throws CallException {
+        timedOut = false;
+        deadline = System.nanoTime() + timeoutMs * 1_000_000L;
         try {
             if (socket == null) {
                 Socket s = new Socket();
                 s.setTcpNoDelay(true);
                 s.connect(new InetSocketAddress(host, port), timeoutMs);
-                s.setSoTimeout(timeoutMs);
                 socket = s;
+                watch(this);
                 in = s.getInputStream();
                 out = s.getOutputStream();
                 pos = lim = 0;
             }
             out.write(request);
             return readReply();
-        } catch (SocketTimeoutException e) {
-            close();
-            throw new CallException("http: no reply from " + host + ":" + port + " within " + timeoutMs + " ms", e);
         } catch (IOException e) {
             close();
+            if (timedOut || e instanceof SocketTimeoutException) {
+                throw new CallException("http: no reply from " + host + ":" + port + " within " + timeoutMs + " ms", e);
+            }
             throw new CallException("http: " + host + ":" + port + ": " + e, e);
+        } finally {
+            deadline = 0;
         }
     }
 
@@ -173,13 +207,15 @@ public final class SocketHttpClient implements Client {
 
     @Override
     public void close() {
-        if (socket != null) {
+        LIVE.remove(this);
+        Socket s = socket;
+        socket = null;
+        if (s != null) {
             try {
-                socket.close();
+                s.close();
             } catch (IOException e) {
                 // closing anyway
             }
-            socket = null;
         }
     }
 }
