@@ -170,7 +170,7 @@ public final class LocustWorker implements AutoCloseable {
             Map<String, Object> hb = new LinkedHashMap<>();
             hb.put("state", state);
             hb.put("current_cpu_usage", cpuPercent());
-            hb.put("current_memory_usage", Runtime.getRuntime().totalMemory());
+            hb.put("current_memory_usage", rssBytes());
             send("heartbeat", hb);
         }
         if (!acked && now - nextReady >= 0) {
@@ -331,6 +331,16 @@ public final class LocustWorker implements AutoCloseable {
         t.start();
     }
 
+    /** Resident memory, as Locust's worker reports it (psutil's rss); the JVM's committed heap where /proc is missing. */
+    static long rssBytes() {
+        try {
+            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/statm")).trim().split(" ");
+            return Long.parseLong(f[1]) * 4096L;
+        } catch (java.io.IOException | RuntimeException e) {
+            return Runtime.getRuntime().totalMemory();
+        }
+    }
+
     static double processCpuSeconds() {
         return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
                 .getProcessCpuTime() / 1e9;
@@ -402,7 +412,7 @@ public final class LocustWorker implements AutoCloseable {
             Map<String, Object> hb = new LinkedHashMap<>();
             hb.put("state", "stopping");
             hb.put("current_cpu_usage", cpuPercent());
-            hb.put("current_memory_usage", Runtime.getRuntime().totalMemory());
+            hb.put("current_memory_usage", rssBytes());
             send("heartbeat", hb);
         }
     }
