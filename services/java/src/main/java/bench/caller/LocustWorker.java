@@ -32,7 +32,12 @@ public final class LocustWorker implements AutoCloseable {
     static final long HEARTBEAT_NANOS = 1_000_000_000L;
     static final long HELLO_NANOS = 500_000_000L;
     static final long STATS_NANOS = 3_000_000_000L;
-    static final long READY_RETRY_NANOS = 5_000_000_000L; // Locust's CONNECT_TIMEOUT
+    /**
+     * {@code client_ready} is sent again until {@code ack}: a ROUTER refuses a reconnecting peer
+     * whose identity it still holds, until it noticed the old connection closed, and what the
+     * refused connection carried is lost (Locust's worker retries every 5 s, its CONNECT_TIMEOUT).
+     */
+    static final long READY_RETRY_NANOS = 1_000_000_000L;
     private static final int POLL_MS = 50;
 
     /** How the worker ended: 0 after {@code quit}, else the reason (the caller prints it and exits non-zero). */
@@ -237,6 +242,7 @@ public final class LocustWorker implements AutoCloseable {
             case "reconnect" -> {
                 LOG.warning("reconnect from the master: replacing the connection");
                 ctx.destroySocket(socket);
+                Thread.sleep(100); // let the master's ROUTER see the old connection close
                 lastHeard = System.nanoTime();
                 acked = false;
                 if (!connect()) {
