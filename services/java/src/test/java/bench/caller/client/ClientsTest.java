@@ -12,6 +12,8 @@ import bench.caller.BenchConfig;
 import bench.caller.Cells;
 import bench.caller.PythonProcess;
 import bench.caller.engine.Check;
+import bench.caller.engine.LoadEngine;
+import bench.caller.engine.Tracker;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -59,6 +61,18 @@ class ClientsTest {
                 assertNull(check.wrong(c.call()), cfg.target().transport() + " call " + i);
             }
         }
+        // and through the engine: 2 users, closed loop, 0.5 s measured
+        LoadEngine e = new LoadEngine(Cells.closed(0, 0.5), cfg.request(), f);
+        e.setUsers(2);
+        e.start(System.nanoTime());
+        Thread.sleep(600);
+        e.stop();
+        assertTrue(e.awaitUsers(System.nanoTime() + 10_000_000_000L, () -> { }));
+        Tracker t = e.tracker();
+        String what = cfg.target().transport() + " " + cfg.request().op() + " " + t.samples(1);
+        assertTrue(t.requests(1) > 10, what + ": requests " + t.requests(1));
+        assertEquals(0, t.errors(1), what);
+        assertEquals(0, t.wrong(1), what);
     }
 
     @ParameterizedTest(name = "{0}")
