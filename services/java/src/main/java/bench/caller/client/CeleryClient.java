@@ -27,7 +27,7 @@ import redis.clients.jedis.exceptions.JedisException;
  * Task ids are {@code <user uuid>-<n>}; a result for another id (of a request that timed out)
  * is skipped.
  */
-public final class CeleryClient implements Client {
+public final class CeleryClient implements Client, Watchdog.Guarded {
     private static final JsonFactory JSON = new JsonFactory();
 
     private final String url;
@@ -39,8 +39,10 @@ public final class CeleryClient implements Client {
     private final String prefix;
     private final String origin;
     private final int timeoutMs;
-    private Connection cmd;
-    private Connection sub;
+    private volatile Connection cmd;
+    private volatile Connection sub;
+    private volatile long deadline;
+    private volatile boolean timedOut;
     private byte[] previousKey;
     private long ids;
 
@@ -104,9 +106,25 @@ public final class CeleryClient implements Client {
         return sb.toString();
     }
 
+    @Override
+    public long deadline() {
+        return deadline;
+    }
+
+    @Override
+    public void expire() {
+        timedOut = true;
+        for (Connection c : new Connection[] {cmd, sub}) {
+            if (c != null) {
+                c.disconnect();
+            }
+        }
+    }
+
     private void connect() {
-        cmd = RedisUrl.connect(url, timeoutMs + 5000);
+        cmd = RedisUrl.connect(url, timeoutMs);
         sub = RedisUrl.connect(url, timeoutMs);
+        Watchdog.watch(this);
         sub.sendCommand(Protocol.Command.PSUBSCRIBE,
                 (CeleryProtocol.RESULT_PREFIX + prefix + "-*").getBytes(StandardCharsets.US_ASCII));
         sub.getOne();
@@ -116,6 +134,8 @@ public final class CeleryClient implements Client {
     public CallReply call() throws CallException {
         String id = prefix + "-" + (++ids);
         byte[] key = (CeleryProtocol.RESULT_PREFIX + id).getBytes(StandardCharsets.US_ASCII);
+        timedOut = false;
+        deadline = System.nanoTime() + timeoutMs * 1_000_000L;
         try {
             if (cmd == null) {
                 connect();
@@ -144,12 +164,14 @@ public final class CeleryClient implements Client {
             }
         } catch (JedisConnectionException e) {
             close();
-            String why = e.getCause() instanceof java.net.SocketTimeoutException
+            String why = timedOut
                     ? "no result for " + task + " on " + new String(queue, StandardCharsets.UTF_8) + " within "
                     + timeoutMs + " ms" : e.getMessage();
             throw new CallException("celery: " + why, e);
         } catch (JedisException e) {
             throw new CallException("celery: " + e.getMessage(), e);
+        } finally {
+            deadline = 0;
         }
     }
 
@@ -193,6 +215,7 @@ public final class CeleryClient implements Client {
 
     @Override
     public void close() {
+        Watchdog.forget(this);
         for (Connection c : new Connection[] {cmd, sub}) {
             if (c != null) {
                 try {

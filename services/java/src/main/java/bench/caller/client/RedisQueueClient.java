@@ -15,7 +15,7 @@ import redis.clients.jedis.exceptions.JedisException;
  * key is the user's own, request ids count up per user, and a reply carrying another id (left
  * by a request that timed out) is skipped.
  */
-public final class RedisQueueClient implements Client {
+public final class RedisQueueClient implements Client, Watchdog.Guarded {
     private final String url;
     private final byte[] queue;
     private final byte[] op;
@@ -23,7 +23,9 @@ public final class RedisQueueClient implements Client {
     private final byte[] replyKey;
     private final byte[] timeout;
     private final int soTimeoutMs;
-    private Connection conn;
+    private volatile Connection conn;
+    private volatile long deadline;
+    private volatile boolean timedOut;
     private long ids;
 
     public RedisQueueClient(String url, String queue, Request r, double timeoutS) {
@@ -38,6 +40,21 @@ public final class RedisQueueClient implements Client {
     }
 
     @Override
+    public long deadline() {
+        return deadline;
+    }
+
+    /** The server answers a BRPOP past its timeout itself; this is for a server that hangs. */
+    @Override
+    public void expire() {
+        timedOut = true;
+        Connection c = conn;
+        if (c != null) {
+            c.disconnect();
+        }
+    }
+
+    @Override
     public CallReply call() throws CallException {
         String rid = Long.toString(++ids);
         byte[] head = (new String(op, StandardCharsets.US_ASCII) + " " + rid + " "
@@ -45,9 +62,12 @@ public final class RedisQueueClient implements Client {
         byte[] msg = new byte[head.length + body.length];
         System.arraycopy(head, 0, msg, 0, head.length);
         System.arraycopy(body, 0, msg, head.length, body.length);
+        timedOut = false;
+        deadline = System.nanoTime() + soTimeoutMs * 1_000_000L;
         try {
             if (conn == null) {
                 conn = RedisUrl.connect(url, soTimeoutMs);
+                Watchdog.watch(this);
             }
             conn.sendCommand(Protocol.Command.LPUSH, queue, msg);
             conn.sendCommand(Protocol.Command.BRPOP, replyKey, timeout);
@@ -70,9 +90,12 @@ public final class RedisQueueClient implements Client {
             }
         } catch (JedisConnectionException e) {
             close();
-            throw new CallException("redis: " + url + ": " + e.getMessage(), e);
+            throw new CallException("redis: " + url + ": " + (timedOut ? "no reply within " + soTimeoutMs
+                    + " ms (the server did not even answer the BRPOP's own timeout)" : e.getMessage()), e);
         } catch (JedisException e) {
             throw new CallException("redis: " + e.getMessage(), e);
+        } finally {
+            deadline = 0;
         }
     }
 
@@ -106,6 +129,7 @@ public final class RedisQueueClient implements Client {
 
     @Override
     public void close() {
+        Watchdog.forget(this);
         if (conn != null) {
             try {
                 if (!conn.isBroken()) {

@@ -10,7 +10,8 @@ final class RedisUrl {
     private RedisUrl() {
     }
 
-    static Connection connect(String url, int soTimeoutMs) {
+    /** A connection without a socket timeout (the {@link Watchdog} keeps it); {@code connectMs} bounds the connect. */
+    static Connection connect(String url, int connectMs) {
         URI u;
         try {
             u = URI.create(url);
@@ -23,7 +24,7 @@ final class RedisUrl {
         String path = u.getPath() == null ? "" : u.getPath().replace("/", "");
         int db = path.isEmpty() ? 0 : Integer.parseInt(path);
         return new Connection(new HostAndPort(u.getHost(), u.getPort() < 0 ? 6379 : u.getPort()),
-                DefaultJedisClientConfig.builder().socketTimeoutMillis(soTimeoutMs).connectionTimeoutMillis(soTimeoutMs)
+                DefaultJedisClientConfig.builder().socketTimeoutMillis(0).connectionTimeoutMillis(connectMs)
                         .database(db).build());
     }
 }

@@ -15,12 +15,9 @@ import java.nio.charset.StandardCharsets;
  * closed and the next call opens a new one. README.md ("The caller") has the measurement
  * that chose it over {@code java.net.http.HttpClient} and Netty.
  *
- * <p>The socket has no {@code SO_TIMEOUT}: with one, the JDK reads non-blocking and, when the
- * reply is not there yet, polls and reads again (three system calls instead of one). The
- * timeout is kept by one watchdog thread for all clients instead, which closes the socket of a
- * call past its deadline (checked every 20 ms), so that the blocked read fails at once.
+ * <p>The socket has no {@code SO_TIMEOUT}; the {@link Watchdog} keeps the timeout.
  */
-public final class SocketHttpClient implements Client {
+public final class SocketHttpClient implements Client, Watchdog.Guarded {
     private final String host;
     private final int port;
     private final int timeoutMs;
@@ -31,8 +28,6 @@ public final class SocketHttpClient implements Client {
     private volatile Socket socket;
     private volatile long deadline; // nanoTime of the call in flight, 0 when none
     private volatile boolean timedOut;
-    private static final java.util.Set<SocketHttpClient> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    private static Thread watchdog;
     private InputStream in;
     private OutputStream out;
 
@@ -49,25 +44,15 @@ public final class SocketHttpClient implements Client {
         System.arraycopy(r.body(), 0, request, h.length, r.body().length);
     }
 
-    private static synchronized void watch(SocketHttpClient c) {
-        LIVE.add(c);
-        if (watchdog == null) {
-            watchdog = new Thread(() -> {
-                while (true) {
-                    long now = System.nanoTime();
-                    for (SocketHttpClient x : LIVE) {
-                        long d = x.deadline;
-                        if (d != 0 && now - d > 0) {
-                            x.timedOut = true;
-                            x.close();
-                        }
-                    }
-                    java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L);
-                }
-            }, "http-timeouts");
-            watchdog.setDaemon(true);
-            watchdog.start();
-        }
+    @Override
+    public long deadline() {
+        return deadline;
+    }
+
+    @Override
+    public void expire() {
+        timedOut = true;
+        close();
     }
 
     @Override
@@ -80,7 +65,7 @@ public final class SocketHttpClient implements Client {
                 s.setTcpNoDelay(true);
                 s.connect(new InetSocketAddress(host, port), timeoutMs);
                 socket = s;
-                watch(this);
+                Watchdog.watch(this);
                 in = s.getInputStream();
                 out = s.getOutputStream();
                 pos = lim = 0;
@@ -207,7 +192,7 @@ public final class SocketHttpClient implements Client {
 
     @Override
     public void close() {
-        LIVE.remove(this);
+        Watchdog.forget(this);
         Socket s = socket;
         socket = null;
         if (s != null) {

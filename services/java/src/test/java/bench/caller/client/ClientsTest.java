@@ -123,6 +123,24 @@ class ClientsTest {
     }
 
     @Test
+    void noConsumerOnTheQueueIsAnErrorAfterTheTimeout() throws Exception {
+        assumeTrue(RedisServer.onPath("redis-server"), "redis-server is not on PATH: skipped");
+        try (RedisServer redis = RedisServer.start()) {
+            for (String transport : List.of("redis", "celery")) {
+                BenchConfig cfg = Cells.config(Cells.redis(transport, redis.url(), "bench.nobody"),
+                        Cells.echo(Cells.ECHO_64), Cells.closed(0, 1), 0.5);
+                try (Client c = Clients.factory(cfg, "socket", "user").open()) {
+                    long t0 = System.nanoTime();
+                    CallException e = assertThrows(CallException.class, c::call, transport);
+                    double took = (System.nanoTime() - t0) / 1e9;
+                    assertTrue(e.getMessage().contains("within"), e.getMessage());
+                    assertTrue(took >= 0.45 && took < 2.0, transport + " gave up after " + took + " s");
+                }
+            }
+        }
+    }
+
+    @Test
     void nothingListeningIsAnErrorNotAReply() {
         int port = Ports.free();
         for (String transport : List.of("http", "zmq", "grpc")) {
