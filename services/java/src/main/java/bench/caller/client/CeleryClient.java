@@ -27,7 +27,7 @@ import redis.clients.jedis.exceptions.JedisException;
  * Task ids are {@code <user uuid>-<n>}; a result for another id (of a request that timed out)
  * is skipped.
  */
-public final class CeleryClient implements Client, Watchdog.Guarded {
+public final class CeleryClient implements Client {
     private static final JsonFactory JSON = new JsonFactory();
 
     private final String url;
@@ -41,8 +41,7 @@ public final class CeleryClient implements Client, Watchdog.Guarded {
     private final int timeoutMs;
     private volatile Connection cmd;
     private volatile Connection sub;
-    private volatile long deadline;
-    private volatile boolean timedOut;
+    private final Watchdog.Guard guard = Watchdog.guard(this::disconnect);
     private byte[] previousKey;
     private long ids;
 
@@ -106,14 +105,7 @@ public final class CeleryClient implements Client, Watchdog.Guarded {
         return sb.toString();
     }
 
-    @Override
-    public long deadline() {
-        return deadline;
-    }
-
-    @Override
-    public void expire() {
-        timedOut = true;
+    private void disconnect() {
         for (Connection c : new Connection[] {cmd, sub}) {
             if (c != null) {
                 c.disconnect();
@@ -124,7 +116,6 @@ public final class CeleryClient implements Client, Watchdog.Guarded {
     private void connect() {
         cmd = RedisUrl.connect(url, timeoutMs);
         sub = RedisUrl.connect(url, timeoutMs);
-        Watchdog.watch(this);
         sub.sendCommand(Protocol.Command.PSUBSCRIBE,
                 (CeleryProtocol.RESULT_PREFIX + prefix + "-*").getBytes(StandardCharsets.US_ASCII));
         sub.getOne();
@@ -134,8 +125,7 @@ public final class CeleryClient implements Client, Watchdog.Guarded {
     public CallReply call() throws CallException {
         String id = prefix + "-" + (++ids);
         byte[] key = (CeleryProtocol.RESULT_PREFIX + id).getBytes(StandardCharsets.US_ASCII);
-        timedOut = false;
-        deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        guard.begin(timeoutMs);
         try {
             if (cmd == null) {
                 connect();
@@ -164,14 +154,14 @@ public final class CeleryClient implements Client, Watchdog.Guarded {
             }
         } catch (JedisConnectionException e) {
             close();
-            String why = timedOut
+            String why = guard.timedOut()
                     ? "no result for " + task + " on " + new String(queue, StandardCharsets.UTF_8) + " within "
                     + timeoutMs + " ms" : e.getMessage();
             throw new CallException("celery: " + why, e);
         } catch (JedisException e) {
             throw new CallException("celery: " + e.getMessage(), e);
         } finally {
-            deadline = 0;
+            guard.end();
         }
     }
 
@@ -215,7 +205,7 @@ public final class CeleryClient implements Client, Watchdog.Guarded {
 
     @Override
     public void close() {
-        Watchdog.forget(this);
+        guard.forget();
         for (Connection c : new Connection[] {cmd, sub}) {
             if (c != null) {
                 try {

@@ -15,7 +15,7 @@ import redis.clients.jedis.exceptions.JedisException;
  * key is the user's own, request ids count up per user, and a reply carrying another id (left
  * by a request that timed out) is skipped.
  */
-public final class RedisQueueClient implements Client, Watchdog.Guarded {
+public final class RedisQueueClient implements Client {
     private final String url;
     private final byte[] queue;
     private final byte[] op;
@@ -24,8 +24,7 @@ public final class RedisQueueClient implements Client, Watchdog.Guarded {
     private final byte[] timeout;
     private final int soTimeoutMs;
     private volatile Connection conn;
-    private volatile long deadline;
-    private volatile boolean timedOut;
+    private final Watchdog.Guard guard = Watchdog.guard(this::disconnect);
     private long ids;
 
     public RedisQueueClient(String url, String queue, Request r, double timeoutS) {
@@ -39,15 +38,8 @@ public final class RedisQueueClient implements Client, Watchdog.Guarded {
         this.soTimeoutMs = (int) Math.round(timeoutS * 1000) + 5000;
     }
 
-    @Override
-    public long deadline() {
-        return deadline;
-    }
-
-    /** The server answers a BRPOP past its timeout itself; this is for a server that hangs. */
-    @Override
-    public void expire() {
-        timedOut = true;
+    /** The server answers a BRPOP past its timeout itself; the watchdog's limit is for a server that hangs. */
+    private void disconnect() {
         Connection c = conn;
         if (c != null) {
             c.disconnect();
@@ -62,12 +54,10 @@ public final class RedisQueueClient implements Client, Watchdog.Guarded {
         byte[] msg = new byte[head.length + body.length];
         System.arraycopy(head, 0, msg, 0, head.length);
         System.arraycopy(body, 0, msg, head.length, body.length);
-        timedOut = false;
-        deadline = System.nanoTime() + soTimeoutMs * 1_000_000L;
+        guard.begin(soTimeoutMs);
         try {
             if (conn == null) {
                 conn = RedisUrl.connect(url, soTimeoutMs);
-                Watchdog.watch(this);
             }
             conn.sendCommand(Protocol.Command.LPUSH, queue, msg);
             conn.sendCommand(Protocol.Command.BRPOP, replyKey, timeout);
@@ -90,12 +80,12 @@ public final class RedisQueueClient implements Client, Watchdog.Guarded {
             }
         } catch (JedisConnectionException e) {
             close();
-            throw new CallException("redis: " + url + ": " + (timedOut ? "no reply within " + soTimeoutMs
+            throw new CallException("redis: " + url + ": " + (guard.timedOut() ? "no reply within " + soTimeoutMs
                     + " ms (the server did not even answer the BRPOP's own timeout)" : e.getMessage()), e);
         } catch (JedisException e) {
             throw new CallException("redis: " + e.getMessage(), e);
         } finally {
-            deadline = 0;
+            guard.end();
         }
     }
 
@@ -129,7 +119,7 @@ public final class RedisQueueClient implements Client, Watchdog.Guarded {
 
     @Override
     public void close() {
-        Watchdog.forget(this);
+        guard.forget();
         if (conn != null) {
             try {
                 if (!conn.isBroken()) {

@@ -17,7 +17,7 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>The socket has no {@code SO_TIMEOUT}; the {@link Watchdog} keeps the timeout.
  */
-public final class SocketHttpClient implements Client, Watchdog.Guarded {
+public final class SocketHttpClient implements Client {
     private final String host;
     private final int port;
     private final int timeoutMs;
@@ -26,8 +26,7 @@ public final class SocketHttpClient implements Client, Watchdog.Guarded {
     private int pos;
     private int lim;
     private volatile Socket socket;
-    private volatile long deadline; // nanoTime of the call in flight, 0 when none
-    private volatile boolean timedOut;
+    private final Watchdog.Guard guard = Watchdog.guard(this::close);
     private InputStream in;
     private OutputStream out;
 
@@ -45,27 +44,14 @@ public final class SocketHttpClient implements Client, Watchdog.Guarded {
     }
 
     @Override
-    public long deadline() {
-        return deadline;
-    }
-
-    @Override
-    public void expire() {
-        timedOut = true;
-        close();
-    }
-
-    @Override
     public CallReply call() throws CallException {
-        timedOut = false;
-        deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        guard.begin(timeoutMs);
         try {
             if (socket == null) {
                 Socket s = new Socket();
                 s.setTcpNoDelay(true);
                 s.connect(new InetSocketAddress(host, port), timeoutMs);
                 socket = s;
-                Watchdog.watch(this);
                 in = s.getInputStream();
                 out = s.getOutputStream();
                 pos = lim = 0;
@@ -74,12 +60,12 @@ public final class SocketHttpClient implements Client, Watchdog.Guarded {
             return readReply();
         } catch (IOException e) {
             close();
-            if (timedOut || e instanceof SocketTimeoutException) {
+            if (guard.timedOut() || e instanceof SocketTimeoutException) {
                 throw new CallException("http: no reply from " + host + ":" + port + " within " + timeoutMs + " ms", e);
             }
             throw new CallException("http: " + host + ":" + port + ": " + e, e);
         } finally {
-            deadline = 0;
+            guard.end();
         }
     }
 
@@ -192,7 +178,7 @@ public final class SocketHttpClient implements Client, Watchdog.Guarded {
 
     @Override
     public void close() {
-        Watchdog.forget(this);
+        guard.forget();
         Socket s = socket;
         socket = null;
         if (s != null) {

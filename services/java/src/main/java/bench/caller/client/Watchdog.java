@@ -7,48 +7,70 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The per-request timeout of the blocking clients, kept by one thread for all of them instead
  * of {@code SO_TIMEOUT}: with a socket timeout the JDK reads non-blocking and, when the reply is
- * not there yet, polls and reads again (three system calls instead of one; `strace -c` in
- * README.md). A client sets its deadline before a call and clears it after; a call past its
- * deadline (checked every 20 ms) is expired: the client closes its connection, so that the
- * blocked read fails at once.
+ * not there yet, polls and reads again (three system calls instead of one; README.md "The
+ * caller"). A client holds a {@link Guard}: {@code begin} before a call, {@code end} after; a
+ * call past its deadline (checked every 20 ms) is expired: the guard runs the client's
+ * {@code expire} action (close the connection), so that the blocked read fails at once.
  */
 final class Watchdog {
     private static final long PERIOD_NANOS = 20_000_000L;
-    private static final Set<Guarded> LIVE = ConcurrentHashMap.newKeySet();
+    private static final Set<Guard> LIVE = ConcurrentHashMap.newKeySet();
     private static Thread thread;
-
-    /** A client whose call in flight may have to be cut short. */
-    interface Guarded {
-        /** The nanoTime deadline of the call in flight, 0 when none. */
-        long deadline();
-
-        /** Close the connection (from the watchdog's thread) so that the blocked call fails. */
-        void expire();
-    }
 
     private Watchdog() {
     }
 
-    static synchronized void watch(Guarded g) {
-        LIVE.add(g);
+    /** One client's deadline. */
+    static final class Guard {
+        private final Runnable expire;
+        private volatile long deadline; // nanoTime of the call in flight, 0 when none
+        private volatile boolean timedOut;
+
+        private Guard(Runnable expire) {
+            this.expire = expire;
+        }
+
+        /** A call starts that must end within {@code timeoutMs}. */
+        void begin(long timeoutMs) {
+            timedOut = false;
+            deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+            LIVE.add(this);
+        }
+
+        /** The call ended (or failed). */
+        void end() {
+            deadline = 0;
+        }
+
+        /** Whether the watchdog cut the last call short. */
+        boolean timedOut() {
+            return timedOut;
+        }
+
+        /** The client is closed: forget it. */
+        void forget() {
+            LIVE.remove(this);
+        }
+    }
+
+    /** A guard running {@code expire} (from the watchdog's thread) when a call overstays. */
+    static synchronized Guard guard(Runnable expire) {
         if (thread == null) {
             thread = new Thread(Watchdog::loop, "client-timeouts");
             thread.setDaemon(true);
             thread.start();
         }
-    }
-
-    static void forget(Guarded g) {
-        LIVE.remove(g);
+        return new Guard(expire);
     }
 
     private static void loop() {
         while (true) {
             long now = System.nanoTime();
-            for (Guarded g : LIVE) {
-                long d = g.deadline();
+            for (Guard g : LIVE) {
+                long d = g.deadline;
                 if (d != 0 && now - d > 0) {
-                    g.expire();
+                    g.timedOut = true;
+                    g.expire.run();
                 }
             }
             LockSupport.parkNanos(PERIOD_NANOS);
