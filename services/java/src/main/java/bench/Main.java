@@ -37,6 +37,7 @@ public final class Main {
     private static final List<String> HTTP_SERVERS = List.of("undertow", "netty", "jdk");
     static final String USAGE = String.join("\n",
             "usage: java -jar target/bench-service.jar <transport> [options]",
+            "       java -jar target/bench-service.jar caller --master-host H --master-port P (the load generator)",
             "  transport            one of http, zmq, redis, grpc, celery",
             "  --host H             listen address (http, zmq, grpc); default 127.0.0.1",
             "  --port P             listen port (http, zmq, grpc); required for those",
@@ -73,29 +74,12 @@ public final class Main {
                     : "unknown transport '" + args[0] + "'; choose one of " + String.join(", ", TRANSPORTS));
         }
         String transport = args[0];
-        Map<String, String> o = new LinkedHashMap<>();
-        for (int i = 1; i < args.length; i++) {
-            String a = args[i];
-            if (!a.startsWith("--")) {
-                throw new UsageException("unexpected argument '" + a + "'");
-            }
-            String key = a.substring(2);
-            String value;
-            int eq = key.indexOf('=');
-            if (eq >= 0) {
-                value = key.substring(eq + 1);
-                key = key.substring(0, eq);
-            } else {
-                if (i + 1 >= args.length) {
-                    throw new UsageException("option --" + key + " needs a value");
-                }
-                value = args[++i];
-            }
-            if (!List.of("host", "port", "redis-url", "queue", "workers", "max-body-bytes", "max-diff-tokens",
-                    "http-server", "result-expires").contains(key)) {
-                throw new UsageException("unknown option --" + key);
-            }
-            o.put(key, value);
+        Map<String, String> o;
+        try {
+            o = Args.options(args, 1, List.of("host", "port", "redis-url", "queue", "workers", "max-body-bytes",
+                    "max-diff-tokens", "http-server", "result-expires"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
         }
         int port = positive(o, "port", 0);
         boolean listens = List.of("http", "zmq", "grpc").contains(transport);
@@ -140,6 +124,10 @@ public final class Main {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("caller")) {
+            System.exit(bench.caller.CallerMain.run(java.util.Arrays.copyOfRange(args, 1, args.length)));
+            return;
+        }
         Options opt;
         Settings settings;
         try {

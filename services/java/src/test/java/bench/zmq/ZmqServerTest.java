@@ -52,7 +52,6 @@ class ZmqServerTest {
         }
     }
 
-    private static final AtomicInteger MONITORS = new AtomicInteger();
 
     /**
      * A JeroMQ client connected to the server, returned once its ZMTP handshake has completed.
@@ -71,27 +70,14 @@ class ZmqServerTest {
 
     /** As {@link #client(ZContext, SocketType, int)}, with {@code options} applied before the connect. */
     static ZMQ.Socket client(ZContext ctx, SocketType type, int port, java.util.function.Consumer<ZMQ.Socket> options) {
-        for (int attempt = 0; attempt < 5; attempt++) {
-            ZMQ.Socket s = ctx.createSocket(type);
-            options.accept(s);
-            s.setReceiveTimeOut(10_000);
-            s.setLinger(0);
-            String monitor = "inproc://zmq-server-test-monitor-" + MONITORS.incrementAndGet();
-            s.monitor(monitor, ZMQ.EVENT_HANDSHAKE_PROTOCOL);
-            ZMQ.Event handshake;
-            try (ZMQ.Socket events = ctx.createSocket(SocketType.PAIR)) {
-                events.setReceiveTimeOut(1_000);
-                events.connect(monitor);
-                s.connect("tcp://127.0.0.1:" + port);
-                handshake = ZMQ.Event.recv(events);
-            }
-            s.monitor(null, 0);
-            if (handshake != null) {
-                return s;
-            }
-            s.close();
+        ZMQ.Socket s = bench.caller.ZmqConnect.connect(ctx, type, "tcp://127.0.0.1:" + port, sock -> {
+            options.accept(sock);
+            sock.setReceiveTimeOut(10_000);
+        }, 1_000, 5);
+        if (s == null) {
+            throw new AssertionError("five JeroMQ clients in a row never completed a handshake with port " + port);
         }
-        throw new AssertionError("five JeroMQ clients in a row never completed a handshake with port " + port);
+        return s;
     }
 
     @ParameterizedTest(name = "workers={0}")

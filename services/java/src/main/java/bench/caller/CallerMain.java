@@ -1,0 +1,118 @@
+package bench.caller;
+
+import bench.caller.client.Clients;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Logger;
+import java.util.stream.Collectors;
+
+/**
+ * {@code java -jar bench-service.jar caller --master-host H --master-port P}: the Java load
+ * generator, a Locust worker speaking contract/LOADGEN.md. Logs its effective configuration,
+ * exits 0 on the master's {@code quit}, 1 on a fatal error (one line on stderr), 2 on a usage error.
+ */
+public final class CallerMain {
+    private static final Logger LOG = Logger.getLogger("bench.caller");
+    public static final String USAGE = String.join("\n",
+            "usage: java -jar target/bench-service.jar caller --master-host H --master-port P [options]",
+            "  --master-host H      the Locust master's address (its --master-bind-host), e.g. 127.0.0.1",
+            "  --master-port P      the Locust master's port (its --master-bind-port), e.g. 5557",
+            "  --http-client C      socket (default, see README.md \"The caller\"), jdk, netty",
+            "  --grpc-channel G     user (default: one channel per user) or shared",
+            "  --caller-name N      the name sent in bench_hello and bench_results; default java",
+            "Environment: BENCH_TIMEOUT_S (per-request timeout when the config has none, default 10),",
+            "BENCH_MASTER_TIMEOUT_S (exit 1 when the master is silent that long, default 10).");
+
+    private CallerMain() {
+    }
+
+    /** Parsed command line and environment. */
+    record Options(String masterHost, int masterPort, String httpClient, String grpcChannel, String callerName,
+                   double masterTimeoutS) {
+    }
+
+    static Options parse(String[] args, Map<String, String> env) throws IllegalArgumentException {
+        Map<String, String> o = bench.Args.options(args, 0, List.of("master-host", "master-port", "http-client",
+                "grpc-channel", "caller-name"));
+        if (!o.containsKey("master-host")) {
+            throw new IllegalArgumentException("caller needs --master-host, e.g. --master-host 127.0.0.1");
+        }
+        int port;
+        try {
+            port = Integer.parseInt(o.getOrDefault("master-port", ""));
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 1 || port > 65535) {
+            throw new IllegalArgumentException("caller needs --master-port between 1 and 65535, e.g. --master-port 5557");
+        }
+        String http = o.getOrDefault("http-client", "socket");
+        if (!Clients.HTTP_CLIENTS.contains(http)) {
+            throw new IllegalArgumentException("unknown --http-client '" + http + "'; choose one of "
+                    + String.join(", ", Clients.HTTP_CLIENTS));
+        }
+        String grpc = o.getOrDefault("grpc-channel", "user");
+        if (!Clients.GRPC_CHANNELS.contains(grpc)) {
+            throw new IllegalArgumentException("unknown --grpc-channel '" + grpc + "'; choose one of "
+                    + String.join(", ", Clients.GRPC_CHANNELS));
+        }
+        double masterTimeout = seconds(env, "BENCH_MASTER_TIMEOUT_S", 10);
+        seconds(env, "BENCH_TIMEOUT_S", 10); // checked here, used when a config has no timeout_s
+        return new Options(o.get("master-host"), port, http, grpc, o.getOrDefault("caller-name", "java"), masterTimeout);
+    }
+
+    private static double seconds(Map<String, String> env, String name, double dflt) {
+        String v = env.get(name);
+        if (v == null || v.isEmpty()) {
+            return dflt;
+        }
+        try {
+            double d = Double.parseDouble(v);
+            if (d > 0 && !Double.isInfinite(d)) {
+                return d;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new IllegalArgumentException(name + " must be a number of seconds > 0, got '" + v + "'");
+    }
+
+    public static int run(String[] args) throws InterruptedException {
+        Options opt;
+        try {
+            opt = parse(args, System.getenv());
+        } catch (IllegalArgumentException e) {
+            System.err.println("error: " + e.getMessage());
+            System.err.println(USAGE);
+            return 2;
+        }
+        try (LocustWorker w = new LocustWorker(opt.masterHost(), opt.masterPort(), opt.masterTimeoutS(),
+                opt.callerName(), c -> Clients.factory(c, opt.httpClient(), opt.grpcChannel()))) {
+            Map<String, Object> config = new LinkedHashMap<>();
+            config.put("mode", "caller");
+            config.put("pid", ProcessHandle.current().pid());
+            config.put("node_id", w.nodeId());
+            config.put("master", "tcp://" + opt.masterHost() + ":" + opt.masterPort());
+            config.put("locust_protocol", LocustWorker.LOCUST_VERSION);
+            config.put("loadgen_protocol", BenchConfig.PROTOCOL);
+            config.put("caller_name", opt.callerName());
+            config.put("http_client", opt.httpClient());
+            config.put("grpc_channel", opt.grpcChannel());
+            config.put("master_timeout_s", opt.masterTimeoutS());
+            config.put("runtime", System.getProperty("java.vm.name") + " " + Runtime.version());
+            config.put("jvm_args", String.join(" ",
+                    java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()));
+            config.put("processors", Runtime.getRuntime().availableProcessors());
+            LOG.info("starting: " + config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
+                    .collect(Collectors.joining(" ")));
+            LocustWorker.Exit exit = w.run();
+            if (exit.code() != 0) {
+                System.err.println("error: " + exit.reason());
+            } else {
+                LOG.info("stopped: " + exit.reason());
+            }
+            return exit.code();
+        }
+    }
+}

@@ -1,0 +1,170 @@
+"""CPU per request of the Java caller (the Locust worker of `bench.caller`), per transport and client.
+
+Usage (from services/java, after `mvn package`):
+    ../../.venv/bin/python tools/caller_cpu.py --transport http --clients socket,jdk,netty --users 8 --seconds 10
+
+For each client: start the responder pinned to core 1 (`taskset -c 1`; the floor responder of
+`harness/floor/responders.py` by default, `--responder python|java` for the services), a
+redis-server on core 1 for redis, the pinned Locust master on core 1 with the test's master
+locustfile (src/test/resources/bench/caller/master_locustfile.py: closed loop, a warm-up then one
+measured phase), then the caller pinned to core 0 (`taskset -c 0 java <manifest flags> -jar
+target/bench-service.jar caller ...`) with `BENCH_CALLER_CPU=1`, so that it reports its own CPU
+seconds (all threads, from the JVM) at each phase boundary in `bench_results.cpu`. Prints per
+client: requests/s of the measured phase, the caller's CPU microseconds per request, and what
+that makes per caller core (1e6 / µs), plus the core's utilisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SERVICE = HERE.parent
+REPO = SERVICE.parent.parent
+PYTHON = REPO / ".venv/bin/python"
+LOCUSTFILE = SERVICE / "src/test/resources/bench/caller/master_locustfile.py"
+BODY = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def jvm_flags() -> list[str]:
+    """The JVM flags of the manifest's http command (everything between `java` and `-jar`)."""
+    words = shlex.split(tomllib.loads((SERVICE / "service.toml").read_text())["transports"]["http"]["command"])
+    return words[1:words.index("-jar")]
+
+
+def start(cmd: list[str], log: Path, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, **(env or {})})
+
+
+def stop(p: subprocess.Popen[bytes]) -> None:
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the responder exited early ({proc.returncode}); see its log")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port} after {seconds} s")
+
+
+def responder(kind: str, transport: str, port: int, redis_url: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
+    where = ["--redis-url", redis_url, "--queue", queue] if transport in ("redis", "celery") else \
+        ["--host", "127.0.0.1", "--port", str(port)]
+    if kind == "floor":
+        cmd = [str(PYTHON), str(REPO / "harness/floor/responders.py"), transport, *where]
+        cwd = REPO
+    elif kind == "python":
+        cmd, cwd = [str(PYTHON), "-m", "bench_service", transport, *where], REPO / "services/python"
+    else:
+        cmd, cwd = ["java", *jvm_flags(), "-jar", "target/bench-service.jar", transport, *where], SERVICE
+    return start(["taskset", "-c", "1", *cmd], log, cwd)
+
+
+def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
+    t = args.transport
+    port, master_port = free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    redis_url, queue = "", ""
+    try:
+        if t in ("redis", "celery"):
+            rport = free_port()
+            procs.append(start(["taskset", "-c", "1", "redis-server", "--port", str(rport), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no"], logs / "redis.log"))
+            wait_port(rport, procs[-1])
+            redis_url, queue = f"redis://127.0.0.1:{rport}/0", ("bench.floor" if t == "celery" else "bench:floor")
+        procs.append(responder(args.responder, t, port, redis_url, queue, logs / f"responder-{client}.log"))
+        if t in ("http", "zmq", "grpc"):
+            wait_port(port, procs[-1])
+        else:
+            time.sleep(3 if t == "celery" else 1)
+        config = {"protocol": 1, "cell": f"java.{args.responder}.{t}.echo-64B.r0", "name": f"{args.responder}_{t}",
+                  "index": 0, "workers": 1, "timeout_s": 10.0,
+                  "target": {"service": args.responder, "transport": t, "host": "127.0.0.1", "port": port,
+                             "redis_url": redis_url, "queue": queue},
+                  "request": {"op": "echo", "body_b64": base64.b64encode(BODY).decode(), "expect": None,
+                              "opcodes": None},
+                  "plan": {"phases": [{"name": "warmup", "duration_s": args.warmup, "rate": None, "measured": False},
+                                      {"name": "measure", "duration_s": args.seconds, "rate": None, "measured": True}],
+                           "open_loop": False, "arrival": "constant", "seed": 1, "slo": None}}
+        out = logs / f"out-{client}.json"
+        procs.append(start(["taskset", "-c", "1", str(PYTHON), "-m", "locust", "--master", "--headless",
+                            "--expect-workers", "1", "-u", str(args.users), "-r", "1000", "-f", str(LOCUSTFILE),
+                            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)],
+                           logs / f"master-{client}.log", env={"BENCH_TEST_CONFIG": json.dumps(config),
+                                                               "BENCH_TEST_OUT": str(out)}))
+        caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", "target/bench-service.jar", "caller",
+                        "--master-host", "127.0.0.1", "--master-port", str(master_port), "--http-client", client,
+                        "--grpc-channel", args.grpc_channel], logs / f"caller-{client}.log", SERVICE,
+                       {"BENCH_CALLER_CPU": "1"})
+        procs.append(caller)
+        rc = caller.wait(args.warmup + args.seconds + 60)
+        if rc != 0:
+            raise SystemExit(f"the caller exited {rc}; see {logs}/caller-{client}.log")
+        r = json.loads(out.read_text())["results"][0]
+        phase = r["phases"][1]
+        cell = phase["cells"][f"{args.responder}_{t}"]
+        cpu = r["cpu"][2] - r["cpu"][1]
+        n = cell["requests"]
+        return {"req_s": n / args.seconds, "cpu_us": cpu * 1e6 / n, "per_core": n / cpu, "util": cpu / args.seconds,
+                "bad": cell["errors"] + cell["wrong"], "p50": cell["latency_us"]["p50"]}
+    finally:
+        for p in reversed(procs):
+            stop(p)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--transport", default="http", choices=["http", "zmq", "redis", "grpc", "celery"])
+    p.add_argument("--clients", default="socket", help="http clients to compare, e.g. socket,jdk,netty")
+    p.add_argument("--grpc-channel", default="user", choices=["user", "shared"])
+    p.add_argument("--responder", default="floor", choices=["floor", "python", "java"])
+    p.add_argument("--users", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=10.0, help="measured phase")
+    p.add_argument("--warmup", type=float, default=10.0, help="unmeasured warm-up phase (JIT)")
+    a = p.parse_args()
+    if not (SERVICE / "target/bench-service.jar").exists():
+        raise SystemExit("target/bench-service.jar is missing: run `mvn -q package -DskipTests` in services/java")
+    load = os.getloadavg()[0]
+    print(f"# {a.transport}, {a.users} users, responder {a.responder}, grpc channel {a.grpc_channel}, "
+          f"{a.warmup:g} s warm-up + {a.seconds:g} s; load average {load:.2f}")
+    print("client   req/s     caller CPU us/req   req/s per caller core   core util   p50 us   errors+wrong")
+    with tempfile.TemporaryDirectory(prefix="caller-cpu-") as d:
+        for client in a.clients.split(","):
+            r = one(a, client, Path(d))
+            print(f"{client:8} {r['req_s']:9.0f} {r['cpu_us']:12.2f} {r['per_core']:22.0f} {r['util']:12.2f}"
+                  f" {r['p50']:8.0f} {r['bad']:8.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
