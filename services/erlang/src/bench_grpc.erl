@@ -25,7 +25,10 @@
 -define(DEFAULT_WINDOW, 65535).
 -define(MAX_WINDOW, 16#7fffffff).
 -define(MESSAGE_SLACK, 65536).
--define(MAX_BUFFERED, 64 * 1024 * 1024).          % request bytes held by one connection
+%% Request bytes one connection may hold: 17 messages at the limit (16 MiB + 64 KiB), so that 16
+%% concurrent senders of 16 MiB bodies sharing one connection (grpcio shares its subchannels) are
+%% all answered; past that a stream is RESOURCE_EXHAUSTED. Streams per connection are 100 at most.
+-define(MAX_BUFFERED, 17 * (16 * 1024 * 1024 + 65536)).
 -define(MAX_RESETS, 1000).
 -define(CHUNK_RUN, 64).
 -define(RECENT, 256).                              % closed stream ids remembered
