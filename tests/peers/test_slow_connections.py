@@ -72,10 +72,14 @@ class Dribbler:
                     self.socks[k].send(self.tail[i % len(self.tail):i % len(self.tail) + 1])
                 except OSError:
                     self.closed_after[k] = time.monotonic() - self.t0
-            readable, _, _ = select.select([self.socks[k] for k in open_ if k not in self.closed_after], [], [],
-                                           DRIBBLE_EVERY_S)
-            for s in readable:
-                k = self.socks.index(s)
+            # poll, not select: with a thousand idle connections open the fds pass select's limit of 1024
+            poller = select.poll()
+            by_fd = {self.socks[k].fileno(): k for k in open_ if k not in self.closed_after}
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
+            for fd, _event in poller.poll(DRIBBLE_EVERY_S * 1000):
+                k = by_fd[fd]
+                s = self.socks[k]
                 try:
                     data = s.recv(65536)
                 except OSError:

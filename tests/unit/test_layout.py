@@ -82,7 +82,7 @@ def test_the_graph_sees_real_imports() -> None:
     assert "harness.loadgen.protocol" in graph["harness.run.runner"]
 
 
-ALLOWED = {"PLACEHOLDERS", "HARNESS_CALLER", "V2_CALLER", "base_values"}
+ALLOWED = {"PLACEHOLDERS", "CALLER_PLACEHOLDERS", "HARNESS_CALLER", "V2_CALLER", "base_values"}
 """Where the harness may spell `python`: the `{python}` placeholder (the harness's own interpreter) and
 the harness's own caller (Locust's users are Python), each defined once."""
 
