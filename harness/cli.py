@@ -294,7 +294,8 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
     from harness.run.selfbench import run_selfbench
 
     out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
-    run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service)
+    run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service,
+                  caller=args.caller or HARNESS_CALLER)
     print(f"\nresults: {out / 'selfbench.json'}")
     return 0
 
@@ -527,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration-s", type=float, default=5.0, help="measured seconds per cell (default 5)")
     s.add_argument("--service", default="", help="the service whose http transport wrk and the harness share "
                    "(default: the manifest with reference = true)")
+    s.add_argument("--caller", default="", help="measure this caller (a manifest's [caller]) instead of the "
+                   "harness's own users; the comparison with wrk is the harness's only")
     s.add_argument("--out", help="results folder (default results/selfbench-<time>)")
     s.set_defaults(fn=cmd_selfbench)
     s = sub.add_parser("fuzz", help="malformed input over every service x transport (docs/reliability.md)")

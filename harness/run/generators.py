@@ -56,8 +56,9 @@ class Generators:
         return self.main.alive()
 
     def cpu_seconds(self) -> float:
-        """CPU seconds of every generator process tree so far."""
-        return sum(tree_cpu_seconds(p.pid) for p in self.procs)
+        """CPU seconds so far of the processes that make the calls: the workers (a master only
+        orchestrates: heartbeats and stats), or the one local Locust process."""
+        return sum(tree_cpu_seconds(p.pid) for p in (self.workers or [self.main]))
 
     def wait_phases(self) -> list[float]:
         """The phase boundaries (this host's monotonic clock), once the test has started."""

@@ -19,9 +19,9 @@ from typing import Any
 
 from harness.contract.manifest import discover, discover_floors, reference_service
 from harness.errors import HarnessError
-from harness.loadgen.protocol import Plan
+from harness.loadgen.protocol import HARNESS_CALLER, Plan
 from harness.processes.supervisor import Supervisor
-from harness.run.runner import Runner
+from harness.run.runner import Runner, resolve_callers
 from harness.run.scenario import CellSpec, Scenario
 
 TARGETS = {"http": 20_000, "zmq": 25_000, "redis": 10_000}
@@ -36,17 +36,22 @@ def _scenario(out: Path, users: int, duration_s: float) -> Scenario:
                     placement={"loadgen": "0", "services": "1", "redis": "1"}, seed=1)
 
 
-def client_rates(out: Path, users: int, duration_s: float) -> list[dict[str, Any]]:
-    """Throughput per client core of the harness's users against each transport's floor."""
+def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS_CALLER) -> list[dict[str, Any]]:
+    """Throughput per client core of a caller (default: the harness's users) against each transport's floor."""
     sc = _scenario(out, users, duration_s)
     runner = Runner(sc, out)
+    runner.callers = resolve_callers([caller])
+    svc = runner.callers[caller]
+    warmup = max(sc.warmup_s, svc.caller.warmup_s if svc is not None and svc.caller is not None else 0.0)
     floor = discover_floors()[0]
     rows: list[dict[str, Any]] = []
     with Supervisor(out / "logs", redis_cores=sc.placement["redis"]) as sup:
         for t in sc.transports:
+            if t not in floor.commands:
+                continue
             proc, endpoint = sup.start(floor, t, cores=sc.placement["services"])
             cell = runner.run_cell(sup, floor, proc, endpoint,
-                                    CellSpec("floor", ECHO, 0, users, Plan.closed(sc.warmup_s, duration_s)))
+                                   CellSpec("floor", ECHO, 0, users, Plan.closed(warmup, duration_s), caller=caller))
             sup.stop(proc)
             if not cell.measured or cell.cpu is None:
                 rows.append({"transport": t, "error": cell.reason})
@@ -56,7 +61,8 @@ def client_rates(out: Path, users: int, duration_s: float) -> list[dict[str, Any
             rows.append({"transport": t, "users": users, "throughput_rps": rps, "loadgen_util": util,
                          "client_us_per_req": round(util * 1e6 / rps, 1) if rps else None,
                          "rps_per_client_core": round(rps / util) if util else None,
-                         "target": TARGETS.get(t), "p50_us": cell.latency_us["p50"],
+                         "target": TARGETS.get(t) if caller == HARNESS_CALLER else None,
+                         "p50_us": cell.latency_us["p50"],
                          "server_util": cell.cpu.service_util})
     return rows
 
@@ -95,18 +101,20 @@ def client_overhead(out: Path, service: str, duration_s: float) -> dict[str, Any
             "harness_rps": cell.throughput_rps, "ratio": round(harness_p50 / wrk_p50, 2), "target_ratio": 1.25}
 
 
-def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "") -> dict[str, Any]:
+def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "",
+                  caller: str = HARNESS_CALLER) -> dict[str, Any]:
     """Both measurements; written to <out>/selfbench.json and printed as a table."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "hist").mkdir(exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    rates = client_rates(out, users, duration_s)
-    overhead = client_overhead(out, service, duration_s)
+    rates = client_rates(out, users, duration_s, caller)
+    overhead = client_overhead(out, service, duration_s) if caller == HARNESS_CALLER else None
     result = {"started": started, "users": users, "duration_s": duration_s, "client_rates": rates,
               "client_overhead": overhead}
     (out / "selfbench.json").write_text(json.dumps(result, indent=1))
-    print(f"\nrequests/s per client core (64 B echo against the floor, {users} users, {duration_s:g} s):")
+    print(f"\n{caller} caller: requests/s per client core (64 B echo against the floor, {users} users, "
+          f"{duration_s:g} s):")
     print(f"{'transport':10} {'req/s':>8} {'client util':>12} {'client µs/req':>14} {'req/s per core':>15} "
           f"{'target':>8}")
     for r in rates:
@@ -117,6 +125,7 @@ def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: 
         print(f"{r['transport']:10} {r['throughput_rps']:>8,.0f} {r['loadgen_util']:>12.0%} "
               f"{r['client_us_per_req']:>14.1f} {r['rps_per_client_core']:>15,} {target:>8}")
     o = overhead
-    print(f"\nunloaded client overhead, 64 B http echo on {o['service']}: harness p50 {o['harness_p50_us']:.0f} µs, "
-          f"wrk -c1 p50 {o['wrk_p50_us']:.0f} µs: ratio {o['ratio']} (target <= {o['target_ratio']})")
+    if o is not None:
+        print(f"\nunloaded client overhead, 64 B http echo on {o['service']}: harness p50 {o['harness_p50_us']:.0f} "
+              f"µs, wrk -c1 p50 {o['wrk_p50_us']:.0f} µs: ratio {o['ratio']} (target <= {o['target_ratio']})")
     return result
