@@ -94,7 +94,7 @@ request(#c{transport = http, conn = {Sock, Buf}, head = Head, body = Body}, Dead
     case gen_tcp:send(Sock, [Head, Body]) of
         ok ->
             case http_reply(Sock, Buf, Deadline) of
-                {ok, Status, Body} -> {ok, Status, Body, {Sock, <<>>}};
+                {ok, Status, RBody} -> {ok, Status, RBody, {Sock, <<>>}};
                 {error, _} = E -> E
             end;
         {error, _} = E -> E

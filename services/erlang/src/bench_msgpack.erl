@@ -119,7 +119,12 @@ value(<<16#dc, N:16, R/binary>>, T) -> array(N, R, T, []);
 value(<<16#dd, N:32, R/binary>>, T) -> array(N, R, T, []);
 value(<<16#de, N:16, R/binary>>, T) -> map(N, R, T, []);
 value(<<16#df, N:32, R/binary>>, T) -> map(N, R, T, []);
-value(<<B, _/binary>>, _) -> throw({msgpack, {unsupported_type, B}}).
+value(<<B, _/binary>>, _) when B =:= 16#c1; B >= 16#c7, B =< 16#c9; B >= 16#d4, B =< 16#d8 ->
+    %% never used (c1) or ext types, which Locust's messages do not carry
+    throw({msgpack, {unsupported_type, B}});
+value(<<_, _/binary>>, _) ->
+    %% a known type whose header or body is cut short
+    throw({msgpack, truncated}).
 
 take(S, R, Kind, Tag) ->
     <<B:S/binary, Rest/binary>> = R,
