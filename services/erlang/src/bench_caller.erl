@@ -85,13 +85,23 @@ connect(#w{host = Host, port = Port, id = Id} = W, Deadline) ->
             W1 = W#w{sock = Sock, dec = bench_zmtp:new()},
             send(W1, <<"client_ready">>, ?LOCUST_VERSION),
             W1#w{last_heard = now_ms()};
-        {error, econnrefused} when is_tuple(Deadline) ->
+        {error, _} when is_tuple(Deadline) ->
             case now_ms() < element(2, Deadline) of
                 true -> timer:sleep(100), connect(W, Deadline);
                 false -> connect(W, once)
             end;
         {error, Why} ->
             fatal("cannot connect to the Locust master at ~s:~b: ~0p", [Host, Port, Why])
+    end.
+
+%% A lost connection: reconnected as a DEALER would, while the master's silence is under
+%% BENCH_MASTER_TIMEOUT_S; then the worker gives up (no orphan when the master died).
+reconnect(#w{sock = Sock, last_heard = Heard, master_timeout_ms = T} = W, Why) ->
+    _ = gen_tcp:close(Sock),
+    io:format(standard_error, "bench-erlang caller: lost the Locust master (~0p); reconnecting~n", [Why]),
+    case now_ms() < Heard + T of
+        true -> timer:sleep(100), connect(W, {until, Heard + T});
+        false -> fatal("the Locust master is gone (~0p) and silent for ~b ms", [Why, now_ms() - Heard])
     end.
 
 send(#w{sock = Sock, id = Id}, Type, Data) ->
@@ -112,9 +122,9 @@ loop(W) ->
                     fatal("bad ZMTP from the master: ~0p", [Why])
             end;
         {tcp_closed, Sock} when Sock =:= W#w.sock ->
-            fatal("the Locust master closed the connection", []);
+            loop(reconnect(W, closed));
         {tcp_error, Sock, Why} when Sock =:= W#w.sock ->
-            fatal("the Locust master's connection failed: ~0p", [Why]);
+            loop(reconnect(W, Why));
         heartbeat ->
             Silent = now_ms() - W#w.last_heard,
             case Silent > W#w.master_timeout_ms of

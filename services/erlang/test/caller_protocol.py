@@ -134,12 +134,13 @@ def silent_master() -> None:
 def dead_master() -> None:
     port = free_port()
     m = master(port)
-    proc = start(port, timeout_s=30.0)
+    proc = start(port, timeout_s=2.0)
     try:
         until(m, "client_ready")
         m.close()  # the master's process is gone: its socket closes
         code = proc.wait(timeout=10)
         check(code != 0, f"a dead master: non-zero exit, got {code}")
+        check("lost the Locust master" in proc.stderr.read(), "says it lost the master")
     finally:
         if proc.poll() is None:
             proc.kill()
