@@ -1,6 +1,8 @@
 %% @doc The caller's clients, one per user: http (a gen_tcp HTTP/1.1 keep-alive client),
 %% zmq (a ZMTP 3 DEALER over bench_zmtp), redis (eredis: LPUSH, BRPOP on the user's own
-%% reply key). `call/2' sends the cell's one request and returns the reply:
+%% reply key), celery (a protocol v2 task message LPUSHed as kombu's Redis transport writes
+%% it, the result from the PUBLISH of Celery's Redis result backend, PSUBSCRIBEd once per
+%% user to its own task-id prefix). `call/2' sends the cell's one request and returns the reply:
 %% `{ok, Status, Body}' (Status `ok' or `error') or `{error, Reason}' when no reply came
 %% (the client is then closed: the next call reconnects).
 -module(bench_caller_client).
@@ -23,6 +25,7 @@ open(#{<<"target">> := T, <<"request">> := R, <<"timeout_s">> := TO}, User) ->
                     <<"http">> -> http;
                     <<"zmq">> -> zmq;
                     <<"redis">> -> redis;
+                    <<"celery">> -> celery;
                     Other -> error({unsupported_transport, Other})
                 end,
     Op = maps:get(<<"op">>, R),
@@ -39,6 +42,25 @@ head(#c{transport = http, target = T, op = Op, body = Body}) ->
      integer_to_binary(byte_size(Body)), <<"\r\n\r\n">>];
 head(#c{transport = zmq, op = Op, body = Body}) ->
     iolist_to_binary(bench_zmtp:encode_message([<<>>, Op, Body]));
+head(#c{transport = celery, op = Op, body = Body, target = T}) ->
+    Args = case Op of
+               <<"echo">> -> [Body];
+               <<"diff">> -> #{<<"a">> := A, <<"b">> := B} = jiffy:decode(Body, [return_maps]), [A, B]
+           end,
+    Embed = #{<<"callbacks">> => null, <<"errbacks">> => null, <<"chain">> => null, <<"chord">> => null},
+    Payload = base64:encode(jiffy:encode([Args, #{}, Embed])),
+    Queue = maps:get(<<"queue">>, T),
+    %% The envelope around the task id (inserted at each `id'), keys in kombu's order.
+    {[<<"{\"body\": \"">>, Payload, <<"\", \"content-encoding\": \"utf-8\", "
+        "\"content-type\": \"application/json\", \"headers\": {\"lang\": \"py\", \"task\": \"bench.">>,
+      Op, <<"\", \"id\": \"">>, id, <<"\", \"shadow\": null, \"eta\": null, \"expires\": null, "
+        "\"group\": null, \"group_index\": null, \"retries\": 0, \"timelimit\": [null, null], "
+        "\"root_id\": \"">>, id, <<"\", \"parent_id\": null, \"argsrepr\": \"\", \"kwargsrepr\": \"{}\", "
+        "\"origin\": \"bench-erlang-caller\", \"ignore_result\": false}, \"properties\": "
+        "{\"correlation_id\": \"">>, id, <<"\", \"reply_to\": \"\", \"delivery_mode\": 2, "
+        "\"delivery_info\": {\"exchange\": \"\", \"routing_key\": ">>, jiffy:encode(Queue),
+      <<"}, \"priority\": 0, \"body_encoding\": \"base64\", \"delivery_tag\": \"">>, id,
+      <<"\"}}">>], Queue};
 head(#c{}) ->
     <<>>.
 
@@ -47,11 +69,13 @@ head(#c{}) ->
 close(#c{conn = none} = C) -> C;
 close(#c{transport = redis, conn = Pid} = C) ->
     unlink(Pid), catch eredis:stop(Pid), C#c{conn = none};
+close(#c{transport = celery, conn = {Pid, Sub, _}} = C) ->
+    unlink(Pid), unlink(Sub), catch eredis:stop(Pid), catch eredis_sub:stop(Sub), C#c{conn = none};
 close(#c{conn = {Sock, _}} = C) -> gen_tcp:close(Sock), C#c{conn = none}.
 
 %% @doc One request and its reply (connecting first if needed).
 -spec call(client(), integer()) ->
-          {{ok, ok | error, binary()} | {error, term()}, client()}.
+          {{ok, ok | error, binary() | {value, term()}} | {error, term()}, client()}.
 call(#c{conn = none} = C, Deadline) ->
     case connect(C) of
         {ok, C1} -> call(C1, Deadline);
@@ -68,6 +92,22 @@ bump(#c{seq = S} = C) -> C#c{seq = S + 1}.
 connect(#c{transport = redis, target = T} = C) ->
     case bench_redis:connect(#{redis_url => binary_to_list(maps:get(<<"redis_url">>, T))}) of
         {ok, Pid} -> {ok, C#c{conn = Pid}};
+        {error, _} = E -> E
+    end;
+connect(#c{transport = celery, target = T} = C) ->
+    Url = binary_to_list(maps:get(<<"redis_url">>, T)),
+    {ok, Host, Port, _Db, Password} = bench_redis:parse_url(Url),
+    case bench_redis:connect(#{redis_url => Url}) of
+        {ok, Pid} ->
+            {ok, Sub} = eredis_sub:start_link(Host, Port, Password, no_reconnect, infinity, drop),
+            ok = eredis_sub:controlling_process(Sub),
+            Prefix = task_prefix(C),
+            ok = eredis_sub:psubscribe(Sub, [<<"celery-task-meta-", Prefix/binary, "*">>]),
+            receive
+                {subscribed, _, Sub} -> eredis_sub:ack_message(Sub), {ok, C#c{conn = {Pid, Sub, Prefix}}}
+            after ?CONNECT_MS ->
+                    {error, psubscribe_timeout}
+            end;
         {error, _} = E -> E
     end;
 connect(#c{target = T} = C) ->
@@ -126,6 +166,19 @@ request(#c{transport = redis, conn = Pid, target = T, op = Op, body = Body, user
             end;
         [{ok, _}, {ok, undefined}] -> {error, timeout};
         Other -> {error, {redis, Other}}
+    end;
+request(#c{transport = celery, conn = {Pid, Sub, Prefix} = Conn, head = {Head, Queue}, seq = S},
+        Deadline) ->
+    Id = <<Prefix/binary, (integer_to_binary(S))/binary>>,
+    Msg = [case P of id -> Id; _ -> P end || P <- Head],
+    Left = max(1, Deadline - erlang:monotonic_time(millisecond)),
+    case catch eredis:q(Pid, [<<"LPUSH">>, Queue, Msg], Left) of
+        {ok, _} ->
+            case celery_result(Sub, <<"celery-task-meta-", Id/binary>>, Deadline) of
+                {ok, Status, Value} -> {ok, Status, Value, Conn};
+                {error, _} = E -> E
+            end;
+        Other -> {error, {redis, Other}}
     end.
 
 redis_reply(Reply, Id) ->
@@ -138,6 +191,32 @@ redis_reply(Reply, Id) ->
             end;
         _ -> {error, bad_redis_reply}
     end.
+
+%% A task's result document; another task's (a reply after a timeout) is skipped.
+celery_result(Sub, Channel, Deadline) ->
+    receive
+        {pmessage, _Pattern, Ch, Doc, Sub} ->
+            eredis_sub:ack_message(Sub),
+            case Ch of
+                Channel ->
+                    case catch jiffy:decode(Doc, [return_maps]) of
+                        #{<<"status">> := <<"SUCCESS">>, <<"result">> := R} -> {ok, ok, {value, R}};
+                        #{<<"status">> := Status, <<"result">> := R} ->
+                            {ok, error, iolist_to_binary([Status, $\s, jiffy:encode(R)])};
+                        _ -> {error, {bad_result_document, Doc}}
+                    end;
+                _ -> celery_result(Sub, Channel, Deadline)
+            end;
+        {eredis_disconnected, Sub} ->
+            {error, result_subscription_lost}
+    after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
+            {error, timeout}
+    end.
+
+task_prefix(#c{user = U}) ->
+    iolist_to_binary(io_lib:format("erlang-~s-~b-~s-", [os:getpid(), U,
+                                                     [io_lib:format("~2.16.0b", [B])
+                                                      || <<B>> <= crypto:strong_rand_bytes(4)]])).
 
 status(<<"ok">>) -> ok;
 status(_) -> error.
@@ -211,9 +290,15 @@ more(Sock, Buf, Deadline, K) ->
 %% @doc Whether a reply is right (LOADGEN.md): echo, status ok and the body equal (past
 %% 64 bytes: length and the first, middle and last 16 bytes); diff, status ok and the
 %% opcodes equal. Returns `ok' or `{wrong, Why}'.
--spec check(binary(), {ok | error, binary()}, map()) -> ok | {wrong, binary()}.
+-spec check(binary(), {ok | error, binary() | {value, term()}}, map()) -> ok | {wrong, binary()}.
 check(_Op, {error, Body}, _Req) ->
     {wrong, iolist_to_binary([<<"error status: ">>, binary:part(Body, 0, min(200, byte_size(Body)))])};
+check(<<"echo">>, {ok, {value, Got}}, Req) when is_binary(Got) ->
+    check(<<"echo">>, {ok, Got}, Req);
+check(<<"diff">>, {ok, {value, Want}}, #{<<"opcodes">> := Want}) ->
+    ok;
+check(_Op, {ok, {value, _}}, _Req) ->
+    {wrong, <<"task result differs">>};
 check(<<"echo">>, {ok, Got}, #{<<"body">> := Want}) ->
     case same(Got, Want) of
         true -> ok;

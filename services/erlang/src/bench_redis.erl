@@ -3,7 +3,7 @@
 %% runs once, before the workers start (a child of bench_sup that returns `ignore').
 -module(bench_redis).
 
--export([recover/1, start_worker/2, worker/3, parse_header/1, connect/1]).
+-export([recover/1, start_worker/2, worker/3, parse_header/1, connect/1, parse_url/1]).
 
 -type opts() :: #{redis_url := string(), queue := binary(), _ => _}.
 
@@ -123,7 +123,9 @@ connect(#{redis_url := Url}) ->
             Error
     end.
 
-%% redis://[:password@]host:port[/db]
+%% @doc redis://[:password@]host:port[/db] as {ok, Host, Port, Db, Password}.
+-spec parse_url(string()) -> {ok, string(), inet:port_number(), non_neg_integer(), string()}
+                                | {error, {bad_redis_url, string()}}.
 parse_url(Url) ->
     case uri_string:parse(Url) of
         #{scheme := "redis", host := Host} = U ->
