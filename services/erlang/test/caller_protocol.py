@@ -15,11 +15,13 @@ Run: .venv/bin/python services/erlang/test/caller_protocol.py  (exit status 0 wh
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import zmq
 from locust.rpc.protocol import Message
@@ -28,19 +30,32 @@ from support import SERVICE, Checks, free_port
 check = Checks()
 
 
-def start(port: int, timeout_s: float = 2.0) -> subprocess.Popen:
+@contextlib.contextmanager
+def caller(port: int, timeout_s: float = 2.0) -> Iterator[subprocess.Popen]:
+    """The caller as the harness starts it, killed at the end if it is still running."""
     env = {**os.environ, "BENCH_MASTER_TIMEOUT_S": str(timeout_s)}
-    return subprocess.Popen([str(SERVICE / "bin" / "bench-erlang"), "caller", "--master-host", "127.0.0.1",
+    proc = subprocess.Popen([str(SERVICE / "bin" / "bench-erlang"), "caller", "--master-host", "127.0.0.1",
                              "--master-port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
-def master(port: int) -> zmq.Socket:
+@contextlib.contextmanager
+def master(port: int) -> Iterator[zmq.Socket]:
+    """A ROUTER bound where the Locust master would be."""
     s = zmq.Context.instance().socket(zmq.ROUTER)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.RCVTIMEO, 5000)
     s.bind(f"tcp://127.0.0.1:{port}")
-    return s
+    try:
+        yield s
+    finally:
+        s.close()
 
 
 def recv(s: zmq.Socket) -> tuple[bytes, Message]:
@@ -62,42 +77,35 @@ def until(s: zmq.Socket, type_: str, limit: int = 20) -> tuple[bytes, Message]:
 
 def handshake_and_quit() -> None:
     port = free_port()
-    proc = start(port, timeout_s=10.0)  # before the master binds: the worker retries like a DEALER
-    time.sleep(0.5)
-    m = master(port)
-    try:
-        ident, msg = recv(m)
-        check(msg.type == "client_ready" and msg.data == "2.47.0", f"first message {msg.type} {msg.data!r}")
-        check(re.fullmatch(r".+_[0-9a-f]{32}", msg.node_id) is not None, f"node id {msg.node_id}")
-        check(ident == msg.node_id.encode(), "the DEALER's identity is the node id")
-        send(m, ident, "ack", {"index": 0})
-        hellos = []
-        t0 = time.monotonic()
-        while len(hellos) < 3:
-            _, msg = recv(m)
-            if msg.type == "bench_hello":
-                hellos.append(time.monotonic())
-                check(msg.data == {"protocol": 1, "caller": "erlang", "pid": proc.pid}, f"hello {msg.data}")
-        check(0.8 < hellos[-1] - hellos[0] < 1.6, f"hello every 0.5 s: {hellos[-1] - hellos[0]:.2f} s for 3")
-        _, hb = until(m, "heartbeat")
-        check(hb.data["state"] == "ready" and isinstance(hb.data["current_memory_usage"], int),
-              f"heartbeat {hb.data}")
-        send(m, ident, "heartbeat", None)
-        send(m, ident, "quit", None)
-        code = proc.wait(timeout=10)
-        check(code == 0, f"quit exits 0, got {code}")
-        check(time.monotonic() - t0 < 10, "quit is prompt")
-    finally:
-        m.close()
-        if proc.poll() is None:
-            proc.kill()
+    with caller(port, timeout_s=10.0) as proc:  # before the master binds: the worker retries like a DEALER
+        time.sleep(0.5)
+        with master(port) as m:
+            ident, msg = recv(m)
+            check(msg.type == "client_ready" and msg.data == "2.47.0", f"first message {msg.type} {msg.data!r}")
+            check(re.fullmatch(r".+_[0-9a-f]{32}", msg.node_id) is not None, f"node id {msg.node_id}")
+            check(ident == msg.node_id.encode(), "the DEALER's identity is the node id")
+            send(m, ident, "ack", {"index": 0})
+            hellos = []
+            t0 = time.monotonic()
+            while len(hellos) < 3:
+                _, msg = recv(m)
+                if msg.type == "bench_hello":
+                    hellos.append(time.monotonic())
+                    check(msg.data == {"protocol": 1, "caller": "erlang", "pid": proc.pid}, f"hello {msg.data}")
+            check(0.8 < hellos[-1] - hellos[0] < 1.6, f"hello every 0.5 s: {hellos[-1] - hellos[0]:.2f} s for 3")
+            _, hb = until(m, "heartbeat")
+            check(hb.data["state"] == "ready" and isinstance(hb.data["current_memory_usage"], int),
+                  f"heartbeat {hb.data}")
+            send(m, ident, "heartbeat", None)
+            send(m, ident, "quit", None)
+            code = proc.wait(timeout=10)
+            check(code == 0, f"quit exits 0, got {code}")
+            check(time.monotonic() - t0 < 10, "quit is prompt")
 
 
 def refuses_another_protocol() -> None:
     port = free_port()
-    m = master(port)
-    proc = start(port)
-    try:
+    with master(port) as m, caller(port) as proc:
         ident, _ = until(m, "client_ready")
         send(m, ident, "ack", {"index": 0})
         until(m, "bench_hello")
@@ -106,17 +114,11 @@ def refuses_another_protocol() -> None:
         check("99" in exc.data["msg"] and "1" in exc.data["msg"], f"exception names both versions: {exc.data}")
         code = proc.wait(timeout=10)
         check(code != 0, f"refusing a config exits non-zero, got {code}")
-    finally:
-        m.close()
-        if proc.poll() is None:
-            proc.kill()
 
 
 def silent_master() -> None:
     port = free_port()
-    m = master(port)
-    proc = start(port, timeout_s=2.0)
-    try:
+    with master(port) as m, caller(port, timeout_s=2.0) as proc:
         ident, _ = until(m, "client_ready")
         send(m, ident, "ack", {"index": 0})
         t0 = time.monotonic()
@@ -125,25 +127,17 @@ def silent_master() -> None:
         check(code != 0, f"a silent master: non-zero exit, got {code}")
         check(1.5 < waited < 5.0, f"exits after BENCH_MASTER_TIMEOUT_S=2: {waited:.1f} s")
         check("no word from the Locust master" in proc.stderr.read(), "says why on stderr")
-    finally:
-        m.close()
-        if proc.poll() is None:
-            proc.kill()
 
 
 def dead_master() -> None:
     port = free_port()
-    m = master(port)
-    proc = start(port, timeout_s=2.0)
-    try:
-        until(m, "client_ready")
-        m.close()  # the master's process is gone: its socket closes
+    with caller(port, timeout_s=2.0) as proc:
+        with master(port) as m:
+            until(m, "client_ready")
+        # the master's process is gone: its socket closed
         code = proc.wait(timeout=10)
         check(code != 0, f"a dead master: non-zero exit, got {code}")
         check("lost the Locust master" in proc.stderr.read(), "says it lost the master")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def main() -> int:
