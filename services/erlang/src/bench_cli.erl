@@ -9,12 +9,46 @@
 -define(USAGE, "usage: bench-erlang http|zmq|grpc|redis|celery --host H --port P "
                "[--redis-url URL] [--queue Q] [--workers N] [--result-expires S] "
                "[--acceptors N] "
-               "[--max-body-bytes N] [--max-tokens N]").
+               "[--max-body-bytes N] [--max-tokens N]\n"
+               "       bench-erlang caller --master-host H --master-port P").
 
 %% @doc Entry point (`erl -run bench_cli main -extra ARGS').
 -spec main() -> ok | no_return().
 main() ->
-    case parse(init:get_plain_arguments()) of
+    case init:get_plain_arguments() of
+        ["caller" | Args] -> caller(Args);
+        Args -> serve(Args)
+    end.
+
+%% The caller mode: a Locust worker (bench_caller); never returns.
+caller(Args) ->
+    case caller_options(Args, #{}) of
+        {ok, #{master_host := _, master_port := _} = Opts} ->
+            {ok, _} = application:ensure_all_started(crypto),
+            {ok, _} = application:ensure_all_started(eredis),
+            bench_caller:main(Opts);
+        {ok, _} ->
+            usage("caller needs --master-host H --master-port P");
+        {error, Message} ->
+            usage(Message)
+    end.
+
+caller_options([], Acc) -> {ok, Acc};
+caller_options(["--master-host", H | Rest], Acc) -> caller_options(Rest, Acc#{master_host => H});
+caller_options(["--master-port", P | Rest], Acc) ->
+    case string:to_integer(P) of
+        {N, ""} when N > 0, N < 65536 -> caller_options(Rest, Acc#{master_port => N});
+        _ -> {error, "--master-port needs a port number, got " ++ P}
+    end;
+caller_options([Opt | _], _Acc) ->
+    {error, "unknown caller option or missing value: " ++ Opt}.
+
+usage(Message) ->
+    io:format(standard_error, "bench-erlang: ~s~n~s~n", [Message, ?USAGE]),
+    halt(2).
+
+serve(Args) ->
+    case parse(Args) of
         {ok, Settings} ->
             %% One line per log event (supervisor and crash reports included), so that a
             %% log can be counted and grepped.
@@ -30,8 +64,7 @@ main() ->
                     halt(1)
             end;
         {error, Message} ->
-            io:format(standard_error, "bench-erlang: ~s~n~s~n", [Message, ?USAGE]),
-            halt(2)
+            usage(Message)
     end.
 
 %% @doc Parses the arguments into application environment settings.

@@ -11,7 +11,7 @@
 -module(bench_redis).
 
 -export([recover/1, start_worker/2, start_consumer/3, consumer/4, parse_header/1,
-         connect/1, next_delay/1, answer/2, dead/1]).
+         connect/1, parse_url/1, next_delay/1, answer/2, dead/1]).
 
 -type opts() :: #{redis_url := string(), queue := binary(), _ => _}.
 -type command() :: [binary()].
@@ -226,7 +226,9 @@ connect(#{redis_url := Url}) ->
             Error
     end.
 
-%% redis://[:password@]host:port[/db]
+%% @doc redis://[:password@]host:port[/db] as {ok, Host, Port, Db, Password}.
+-spec parse_url(string()) -> {ok, string(), inet:port_number(), non_neg_integer(), string()}
+                                | {error, {bad_redis_url, string()}}.
 parse_url(Url) ->
     case uri_string:parse(Url) of
         #{scheme := "redis", host := Host} = U ->
