@@ -78,7 +78,7 @@ class Runner:
         for svc in self.services:
             for t in sc.transports:
                 if t in svc.commands or (svc.name, t) in self.external:
-                    work.append((svc, t, self._caller_specs(cell_specs(sc, t, max(sc.warmup_s, svc.warmup_s)), t)))
+                    work.append((svc, t, self._caller_specs(cell_specs(sc, t, sc.service_warmup(svc.warmup_s)), t)))
         return work
 
     def _caller_specs(self, specs: list[CellSpec], transport: str) -> list[CellSpec]:

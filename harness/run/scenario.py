@@ -44,6 +44,12 @@ class Scenario:
     raw: dict[str, Any] = field(default_factory=dict)
     callers: list[str] = field(default_factory=list)
     caller_matrix: dict[str, Any] = field(default_factory=dict)
+    max_service_warmup_s: float | None = None
+
+    def service_warmup(self, service_warmup_s: float) -> float:
+        """The warm-up of a service's first cell: its manifest's, at most `[load] max_service_warmup_s`."""
+        warm = max(self.warmup_s, service_warmup_s)
+        return warm if self.max_service_warmup_s is None else max(self.warmup_s, min(warm, self.max_service_warmup_s))
 
     def other_caller_runs(self, spec: CellSpec, transport: str) -> bool:
         """Whether a caller other than the harness's own runs this cell (`[caller_matrix]` narrows what they run)."""
@@ -114,6 +120,7 @@ def load_scenario(path: Path) -> Scenario:
         seed=int(data.get("seed", 1)), open=data.get("open"), sweep=data.get("sweep"), curve=data.get("curve"),
         floor=bool(data.get("floor", True)), env={k: str(v) for k, v in data.get("env", {}).items()}, raw=data,
         callers=list(callers), caller_matrix=dict(matrix),
+        max_service_warmup_s=float(load["max_service_warmup_s"]) if "max_service_warmup_s" in load else None,
     )
 
 
