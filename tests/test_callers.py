@@ -8,6 +8,8 @@ language's caller has its own protocol tests in its folder.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import statistics
 import threading
 import time
@@ -197,3 +199,53 @@ def test_a_stalling_responder_inflates_the_corrected_histogram(tmp_path: Path, p
     assert corrected["count"] == uncorrected["count"] == c["requests"]
     assert corrected["p99"] >= 50_000, corrected  # the stall shows in full from the intended send time
     assert corrected["p90"] > 1.5 * uncorrected["p90"], (corrected, uncorrected)
+
+
+@pytest.mark.parametrize("caller", sorted(LANGUAGE_CALLERS))
+def test_the_web_ui_drives_a_caller(caller: str, tmp_path: Path) -> None:
+    """`make ui CALLER=<name>`: started from the UI's swarm form, that caller's worker sends requests the
+    UI counts; stopped from the UI; Ctrl-C stops every process (no JVM or BEAM left)."""
+    import subprocess
+    import sys
+
+    import requests
+    from helpers import assert_all_gone
+
+    from harness.processes.supervisor import free_port, process_tree
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "ui", "python", "-t", "http", "--port", str(port),
+                             "--caller", caller, "--target", "python/http",
+                             "--scenario", str(REPO / "tests" / "scenarios" / "tiny.toml")],
+                            cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the UI is up, and the caller's worker has joined its master
+            assert proc.poll() is None, "harness ui exited early; see results/ui-logs/"
+            try:
+                if requests.get(url + "/stats/requests", timeout=1).json().get("worker_count") == 1:
+                    break
+            except (requests.RequestException, ValueError):
+                pass
+            assert time.monotonic() < deadline, "the web UI with one worker did not come up within 120 s"
+            time.sleep(0.3)
+        r = requests.post(url + "/swarm", data={"user_count": 2, "spawn_rate": 2}, timeout=10)
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 60
+        total = 0
+        while total < 100:
+            stats = requests.get(url + "/stats/requests", timeout=5).json()
+            total = sum(s["num_requests"] for s in stats["stats"] if s["name"] != "Aggregated")
+            assert time.monotonic() < deadline, f"the {caller} worker's requests never reached the UI: {stats}"
+            time.sleep(0.5)
+        assert all(s["num_failures"] == 0 for s in stats["stats"]), stats["stats"]
+        assert requests.post(url + "/stop", timeout=10).status_code == 200
+        family = [p.pid for p in process_tree(proc.pid)]
+        assert len(family) >= 4  # the harness, the service, the master, the caller
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+        assert_all_gone(family, timeout_s=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

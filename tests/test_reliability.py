@@ -132,11 +132,38 @@ def test_service_death_mid_run_fails_its_cell_and_the_run_goes_on(tmp_path: Path
     assert (out / "index.html").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupting_bench_leaves_no_process_and_a_valid_run(tmp_path: Path, sig: signal.Signals) -> None:
+def test_broker_death_mid_run_fails_its_cell_and_the_run_goes_on(tmp_path: Path) -> None:
+    """redis-server killed during a queue cell: that cell fails saying so, the next ones run on a new broker."""
     out = tmp_path / "run"
-    proc = _bench("tiny.toml", out)
+    proc = _bench("tiny-queue.toml", out)
     _wait_cells(out, 1, proc)
+    brokers = [p for p in _descendants(proc.pid) if p.name() == "redis-server"]
+    assert brokers, "the private redis-server was not found among the harness's children"
+    for b in brokers:
+        b.kill()
+    code = proc.wait(timeout=240)
+    assert code == 0, (out.parent / f"{out.name}.log").read_text()
+    cells = json.loads((out / "cells.json").read_text())["cells"]
+    queue = [c for c in cells if c["transport"] == "redis"]
+    assert queue[0]["status"] == "ok"  # the cell finished before the kill stays intact
+    assert queue[1]["status"] == "failed" and "redis-server (the broker) died" in queue[1]["reason"], queue[1]
+    assert queue[2]["status"] == "ok", queue[2]  # on a new redis-server, with the service started again
+    assert "redis-server died; starting a new one" in (out.parent / f"{out.name}.log").read_text()
+    assert [c["status"] for c in cells if c["transport"] == "http"] == ["ok", "ok", "ok"]  # the run went on
+
+
+@pytest.mark.parametrize(("scenario", "sig"), [("tiny.toml", signal.SIGINT), ("tiny.toml", signal.SIGTERM),
+                                               ("tiny-java-caller.toml", signal.SIGTERM)])
+def test_interrupting_bench_leaves_no_process_and_a_valid_run(tmp_path: Path, scenario: str,
+                                                              sig: signal.Signals) -> None:
+    out = tmp_path / "run"
+    proc = _bench(scenario, out)
+    _wait_cells(out, 1, proc)
+    if "java" in scenario:  # interrupted in the middle of the Java caller's second cell
+        deadline = time.monotonic() + 60
+        while not any("java" in " ".join(p.cmdline()) and "caller" in p.cmdline() for p in _descendants(proc.pid)):
+            assert time.monotonic() < deadline, "no Java caller process came up"
+            time.sleep(0.1)
     family = [p.pid for p in _descendants(proc.pid)]
     assert len(family) >= 2  # a service and a load generator at least (a redis-server for queue transports)
     proc.send_signal(sig)
