@@ -3,7 +3,7 @@
 `interop.py hdr` reads {"values": [µs...], "java": <base64 of the Java histogram of those values>}
 on stdin, decodes the Java histogram with hdrh, compares it with a Python histogram of the same
 values (the harness's parameters) count by count and at every percentile, adds the two, and
-prints the comparison, Python's encoding, the merge's, and harness.stats.summarize of Java's.
+prints the comparison, Python's encoding, the merge's, and harness.results.stats.summarize of Java's.
 
 `interop.py msgpack` reads a base64 frame the Java worker encoded, decodes it with Locust's own
 Message.unserialize, and prints it, plus a base64 `spawn` frame as Locust's master encodes one.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[6]))
 
-from harness.stats import decode, encode, new_histogram, record, summarize  # noqa: E402
+from harness.results.stats import decode, encode, new_histogram, record, summarize  # noqa: E402
 
 
 def hdr() -> None:

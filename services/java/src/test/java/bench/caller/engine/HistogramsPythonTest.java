@@ -46,7 +46,7 @@ class HistogramsPythonTest {
         sum.add(py);
         assertEquals(sum, Histograms.decode(out.get("merged").asText()));
         assertEquals(out.get("merged_p99").asLong(), Histograms.valueAtPercentile(sum, 99));
-        // the summary is harness.stats.summarize's, value for value
+        // the summary is harness.results.stats.summarize's, value for value
         JsonNode s = out.get("summary");
         Map<String, Object> mine = Histograms.summary(h);
         for (String k : List.of("p50", "p90", "p99", "p99.9", "min", "mean", "max", "count")) {
