@@ -109,10 +109,27 @@ def test_repetitions_and_open_loop(measure_dir: Path) -> None:
 
 
 def test_sweep_steps(measure_dir: Path) -> None:
-    (sweep,) = _cells(measure_dir, "sweep")
-    assert [s["offered_rps"] for s in sweep["steps"]] == [100, 200, 400]
-    assert all(s["meets_slo"] for s in sweep["steps"])
-    assert sweep["max_sustainable_rps"] == max(s["throughput_rps"] for s in sweep["steps"])
+    sweeps = _cells(measure_dir, "sweep")
+    assert len(sweeps) == 2  # sweeps are repeated like cells
+    page = (measure_dir / "index.html").read_text()
+    rates = [100, 200, 400, 800, 1600]  # the listed rates, then doubled up to max_rate
+    for sweep in sweeps:
+        steps = sweep["steps"]
+        offered = [s["offered_rps"] for s in steps]
+        assert offered == rates[:len(offered)]
+        passing = [s for s in steps if s["meets_slo"]]
+        assert sweep["max_sustainable_rps"] == max((s["throughput_rps"] for s in passing), default=0.0)
+        if len(passing) == len(steps):
+            # nothing broke the generous objective: the sweep ran every doubling and is a lower bound
+            assert offered == rates and sweep["sweep_outcome"] == "not_broken"
+            assert "objective not broken" in page
+        else:
+            # a loaded machine can break it: the sweep stops at the first step that broke
+            broke = next(s for s in steps if not s["meets_slo"])
+            assert broke is steps[-1] and sweep["broke_at_rps"] == broke["offered_rps"]
+            assert sweep["sweep_outcome"] in ("broken", "client_bound")
+    assert "cells.csv" in page
+    assert "sweep_outcome" in (measure_dir / "cells.csv").read_text().splitlines()[0]
 
 
 def test_cost_curve_and_report(measure_dir: Path) -> None:

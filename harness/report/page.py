@@ -1,6 +1,7 @@
 """results/<run>/cells.json -> matplotlib figures -> a self-contained results/<run>/index.html.
 
-The answer comes first (a summary table of every cell), then the charts: latency
+The answer comes first (harness/report/answer.py: what one call costs, per language and
+transport, as a chart and one quotable figure per cell), then a table of every cell, then the charts: latency
 percentiles, throughput, service CPU per request, service x transport heatmaps and latency
 percentile spectra (the HdrHistogram way). Images are embedded, so the page opens from the
 file system. Each service keeps one colour in every chart.
@@ -24,6 +25,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from harness.contract.transports import REGISTRY, TRANSPORTS  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
+from harness.report.answer import answer_grid, chart_answer  # noqa: E402
+from harness.report.sweeps import chart_sweeps, result_text, sweep_table  # noqa: E402
 from harness.results.aggregate import Row, aggregate, floors, payload_order  # noqa: E402
 from harness.results.noise import ADVICE, UNSTABLE_PCT, unstable  # noqa: E402
 from harness.results.schema import Cell, load_run  # noqa: E402
@@ -218,33 +221,6 @@ def chart_spectrum(rows: list[Row], payload: str, colours: dict[str, str]) -> Fi
     return fig
 
 
-def chart_sweeps(rows: list[Row], colours: dict[str, str]) -> Figure | None:
-    """Latency (corrected p50 and p99) against offered load, one line per service x transport x payload."""
-    data = [r for r in rows if r.kind == "sweep" and r.steps]
-    if not data:
-        return None
-    styles = line_styles()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
-    for r in data:
-        xs = [s.offered_rps for s in r.steps]
-        for ax, p in zip(axes, ("p50", "p99"), strict=True):
-            ax.plot(xs, [s.latency_us.get(p) for s in r.steps], marker="o", markersize=3,
-                    color=_colour(colours, r), linestyle=styles.get(r.transport, "-"),
-                    label=f"{r.caller}→{r.service}/{r.transport}/{r.payload}")
-    slo = (data[0].slo or {}).get("p99_us", 0.0)
-    axes[1].axhline(slo, color="red", linestyle="dotted", linewidth=1, label=f"objective p99 ≤ {slo:,.0f} µs")
-    for ax, p in zip(axes, ("p50", "p99"), strict=True):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("offered load (requests/s, log scale)")
-        ax.set_ylabel(f"{p} latency from intended send (µs, log)")
-        ax.grid(which="both", alpha=0.3)
-    axes[0].set_title("rate sweep: p50 against offered load")
-    axes[1].set_title("rate sweep: p99 against offered load")
-    axes[1].legend(fontsize=7)
-    return fig
-
-
 def chart_curve(rows: list[Row], colours: dict[str, str]) -> Figure | None:
     """The diff cost curve: p50 latency and service CPU per request against token count, per service."""
     data = [r for r in rows if r.kind == "curve" and r.latency_us]
@@ -279,7 +255,9 @@ def write_csv(run: Path, rows: list[Row]) -> Path:
     fields = ["caller", "service", "language", "transport", "payload", "kind", "op", "status", "reps", "requests",
               "errors", "wrong", "p50_us", "p90_us", "p99_us", "p99.9_us", "max_us", "p50_ci95_low", "p50_ci95_high",
               "throughput_rps", "service_us_per_req", "service_plus_redis_us_per_req", "loadgen_us_per_req",
-              "loadgen_util", "client_bound", "offered_rps", "max_sustainable_rps", "reason"]
+              "loadgen_util", "client_bound", "service_rps_per_core", "caller_rps_per_core", "offered_rps",
+              "max_sustainable_rps", "max_sustainable_min", "max_sustainable_max", "sweep_outcome", "sweep_result",
+              "reason"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(fields)
@@ -290,9 +268,15 @@ def write_csv(run: Path, rows: list[Row]) -> Path:
                 r.caller, r.service, r.language, r.transport, r.payload, r.kind, r.op, r.status, r.reps, r.requests,
                 r.errors, r.wrong, lat.get("p50"), lat.get("p90"), lat.get("p99"), lat.get("p99.9"), lat.get("max"),
                 ci[0], ci[1], r.throughput_rps, r.service_us_per_req, r.service_plus_redis_us_per_req,
-                r.loadgen_us_per_req, r.loadgen_util, r.client_bound, r.offered_rps, r.max_sustainable_rps,
-                r.reason)])
+                r.loadgen_us_per_req, r.loadgen_util, r.client_bound, _round(r.service_rps_per_core),
+                _round(r.caller_rps_per_core), r.offered_rps, r.max_sustainable_rps,
+                r.max_sustainable_reps.get("min"), r.max_sustainable_reps.get("max"), r.sweep_outcome,
+                result_text(r) if r.kind == "sweep" else None, r.reason)])
     return path
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v)
 
 
 def _fmt(v: Any, digits: int = 0) -> str:
@@ -332,7 +316,10 @@ def summary_table(rows: list[Row], payloads: list[str]) -> str:
     fl = floors(rows)
     head = ("<tr><th>payload</th><th>caller → service</th><th>transport</th><th>p50 µs</th><th>p99 µs</th>"
             "<th>p99.9 µs</th><th>floor p50 µs</th><th>req/s</th><th>service CPU µs/req</th>"
-            "<th>+ redis CPU µs/req</th><th>requests</th><th>errors</th><th>wrong</th><th>notes</th></tr>")
+            "<th>+ redis CPU µs/req</th><th title='requests per CPU-second of the service (1e6 / its CPU per request); "
+            "est.: measured below saturation because the caller was the bottleneck'>service req/s per core</th>"
+            "<th title='requests per CPU-second of the load generator'>caller req/s per core</th>"
+            "<th>requests</th><th>errors</th><th>wrong</th><th>notes</th></tr>")
     body = []
     order = {p: i for i, p in enumerate(payloads)}
     table_rows = sorted([r for r in rows if r.kind in ("closed", "floor")],
@@ -363,6 +350,8 @@ def summary_table(rows: list[Row], payloads: list[str]) -> str:
             f"<td>{_fmt(lat.get('p99'))}</td><td>{_fmt(lat.get('p99.9'))}</td><td>{_fmt(floor_p50)}</td>"
             f"<td>{_fmt(r.throughput_rps)}{_spread(r, 'throughput_reps')}</td>"
             f"<td>{_fmt(r.service_us_per_req, 1)}</td><td>{_fmt(redis_cpu, 1)}</td>"
+            f"<td>{_fmt(r.service_rps_per_core)}{' est.' if r.client_bound and r.service_rps_per_core else ''}</td>"
+            f"<td>{_fmt(r.caller_rps_per_core)}{' *' if r.client_bound and r.caller_rps_per_core else ''}</td>"
             f"<td>{_fmt(r.requests)}</td><td>{_fmt(r.errors)}</td><td>{_fmt(r.wrong)}</td>"
             f"<td>{'; '.join(notes)}</td></tr>")
     return f"<table class='summary'>{head}{''.join(body)}</table>"
@@ -396,26 +385,6 @@ def open_table(rows: list[Row]) -> str:
             "A free user's late wake-up is the load generator's own lag (gevent's timers have millisecond "
             "granularity) and is counted apart; many of them mark the cell client-bound.</p>"
             f"<table class='summary'>{head}{''.join(body)}</table>")
-
-
-def sweep_table(rows: list[Row]) -> str:
-    """Rate sweeps: the maximum sustainable throughput of each cell under the objective."""
-    data = [r for r in rows if r.kind == "sweep" and r.steps]
-    if not data:
-        return ""
-    body = []
-    for r in data:
-        steps = " → ".join(f"{s.offered_rps or 0:,.0f}{'' if s.meets_slo else '✗'}" for s in r.steps)
-        cb = any(s.client_bound for s in r.steps)
-        body.append(f"<tr><td>{html.escape(r.payload)}</td><td>{html.escape(r.service)}</td>"
-                    f"<td>{r.transport}</td><td>{_fmt(r.max_sustainable_rps)}</td><td>{steps}</td>"
-                    f"<td>{'<b>client-bound in some steps</b>: the limit may be the harness' if cb else ''}</td></tr>")
-    slo = data[0].slo or {}
-    return (f"<h2>Rate sweeps</h2><p>Offered load stepped up until a step breaks the objective: p99 (from the "
-            f"intended send) ≤ {slo['p99_us']:,.0f} µs, errors ≤ {slo['max_error_rate']:.0%}, and at least 90% of "
-            "the requests the arrival schedule issued answered in the step. ✗ marks a step that broke it.</p><table class='summary'><tr><th>payload</th>"
-            "<th>service</th><th>transport</th><th>max sustainable req/s</th><th>steps (offered req/s)</th>"
-            f"<th>notes</th></tr>{''.join(body)}</table>")
 
 
 def framework_tables(rows: list[Row]) -> str:
@@ -454,6 +423,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1300px;color:#222;padding:0 1em}
 h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
+table.answer td{text-align:left;vertical-align:top;line-height:1.35}
 th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right} th{background:#f4f4f4;position:sticky;top:0}
 td:nth-child(-n+3),th:nth-child(-n+3),td:last-child{text-align:left} td:first-child{white-space:nowrap}
 tr.gap td{color:#999} tr.failed td{background:#fde8e8} tr.bad td{background:#fff4e0} tr.floor td{color:#666;font-style:italic}
@@ -494,13 +464,20 @@ def write_report(run: Path) -> Path:
                        for f in figs if f is not None)
         sections.append(f"<h3>{html.escape(payload)}</h3><div class='figs'>{imgs}</div>")
     extra = []
-    sweep_fig, curve_fig = chart_sweeps(rows, colours), chart_curve(rows, colours)
+    sweep_fig = chart_sweeps(rows, lambda r: _colour(colours, r), line_styles())
+    curve_fig = chart_curve(rows, colours)
     if sweep_fig is not None:
         extra.append(sweep_table(rows) + f"<div class='figs'><img alt='sweeps' src='data:image/png;base64,{_png(sweep_fig)}'></div>")
     if curve_fig is not None:
         extra.append("<h2>Diff cost curve</h2><p>One user, closed loop, diffs of growing size: how each "
                      "implementation of difflib scales.</p>"
                      f"<div class='figs'><img alt='diff cost curve' src='data:image/png;base64,{_png(curve_fig)}'></div>")
+    answer = []
+    for payload in payloads:
+        fig = chart_answer(rows, payload, lambda svc: colours.get(svc, FALLBACK_COLOUR))
+        if fig is not None:
+            answer.append(f"<div class='figs'><img alt='{html.escape(payload)}: what one call costs' "
+                          f"src='data:image/png;base64,{_png(fig)}'></div>{answer_grid(rows, payload)}")
     legend = "".join(f"<span><i style='background:{colours[s]}'></i>{html.escape(s)}</span>" for s in services)
     legend += "".join(f"<span><i style='background:{colours[s]}'></i>{html.escape(s)} (floor)</span>"
                       for s in floor_names)
@@ -540,7 +517,9 @@ fell behind its arrival schedule, is marked client-bound: its throughput is the 
 The <i>floor</i> of each transport is the same client against a responder that does no work, written in
 {html.escape(floor_languages)} (<code>harness/floor/</code>): a server in a runtime with cheaper I/O can come in under it. {pingpong}</p>
 {warn_html}
-<h2>Summary</h2>
+<h2>What one call costs</h2>
+{''.join(answer) or '<p>No closed-loop cell with a floor in this run: see the table below.</p>'}
+<h2>Every cell</h2>
 <p class="legend">{legend}</p>
 {summary_table(rows, payloads)}
 <p>Also as CSV: <a href="cells.csv">cells.csv</a>; raw histograms in <code>hist/</code>; service logs in <code>logs/</code>.</p>

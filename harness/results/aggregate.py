@@ -62,12 +62,32 @@ class Row:
     steps: list[Step] = field(default_factory=list)
     slo: dict[str, float] | None = None
     max_sustainable_rps: float | None = None
+    max_sustainable_reps: dict[str, Any] = field(default_factory=dict)
+    sweep_outcome: str | None = None
+    broke_at_rps: float | None = None
+    rep_steps: list[list[Step]] = field(default_factory=list)
     stopped_early: str | None = None
 
     @property
     def is_floor(self) -> bool:
         """Whether this row is a transport's floor (the harness's client against a responder doing no work)."""
         return self.kind == "floor"
+
+    @property
+    def service_rps_per_core(self) -> float | None:
+        """The service's capacity: requests per CPU-second of its process tree (1e6 / CPU µs per request).
+
+        Exact when the service was the bottleneck; when the cell was client-bound the service ran
+        below saturation and this is an estimate from its CPU per request at that load.
+        """
+        v = self.service_us_per_req
+        return 1e6 / v if v else None
+
+    @property
+    def caller_rps_per_core(self) -> float | None:
+        """The caller's capacity: requests per CPU-second of the load generator (exact when client-bound)."""
+        v = self.loadgen_us_per_req
+        return 1e6 / v if v else None
 
     def metric(self, name: str) -> float | None:
         """A scalar metric by name (for charts that plot one of several)."""
@@ -94,15 +114,37 @@ def aggregate(run: Path, cells: list[Cell]) -> list[Row]:
         if not measured:
             row.status, row.reason = first.status, first.reason
         elif kind == "sweep":
-            m = measured[0]
-            row.status, row.steps, row.slo = m.status, m.steps, m.slo
-            row.max_sustainable_rps, row.stopped_early = m.max_sustainable_rps, m.stopped_early
+            _merge_sweeps(row, measured)
         else:
             _merge_measured(run, row, measured)
         rows.append(row)
     order = {name: t.order for name, t in REGISTRY.items()}
     rows.sort(key=lambda r: (order.get(r.transport, 999), not r.is_floor, r.caller, r.service))
     return rows
+
+
+OUTCOME_RANK = {"broken": 0, "client_bound": 1, "not_broken": 2}
+"""A sweep row's outcome is its repetitions' least conclusive one: one lower bound makes the row a lower bound."""
+
+
+def _merge_sweeps(row: Row, measured: list[Cell]) -> None:
+    """Repeated sweeps: the median maximum with its spread; the steps of the median repetition for the charts."""
+    ranked = sorted(measured, key=lambda c: c.max_sustainable_rps or 0.0)
+    mid = ranked[(len(ranked) - 1) // 2]
+    row.status = "errors" if all(c.status == "errors" for c in measured) else "ok"
+    row.steps, row.slo, row.stopped_early = mid.steps, mid.slo, mid.stopped_early
+    row.rep_steps = [c.steps for c in measured]
+    row.max_sustainable_rps = statistics.median(c.max_sustainable_rps or 0.0 for c in measured)
+    row.max_sustainable_reps = summarize_reps([c.max_sustainable_rps or 0.0 for c in measured])
+    outcomes = [c.sweep_outcome for c in measured if c.sweep_outcome]
+    row.sweep_outcome = max(outcomes, key=lambda o: OUTCOME_RANK.get(o, 0)) if outcomes else None
+    broke = [c.broke_at_rps for c in measured if c.broke_at_rps]
+    row.broke_at_rps = statistics.median(broke) if broke else None
+    row.client_bound = row.sweep_outcome == "client_bound"
+    row.client_bound_reason = "; ".join(sorted({c.client_bound_reason for c in measured if c.client_bound_reason}))
+    row.requests = sum(c.requests for c in measured)
+    row.errors = sum(c.errors for c in measured)
+    row.wrong = sum(c.wrong for c in measured)
 
 
 def _merge_measured(run: Path, row: Row, measured: list[Cell]) -> None:
@@ -135,6 +177,17 @@ def _merge_measured(run: Path, row: Row, measured: list[Cell]) -> None:
         row.dropped = sum(c.dropped or 0 for c in measured)
         row.issued = sum(c.issued or 0 for c in measured)
         row.wakeup_lag_us = measured[0].wakeup_lag_us or {}
+
+
+def sweep_text(outcome: str | None, max_rps: float | None, last_offered: float | None = None) -> str:
+    """A sweep's result as a reader should quote it: a maximum, or a lower bound saying why."""
+    n = f"{max_rps or 0:,.0f}"
+    if outcome == "client_bound":
+        return f"≥ {n} req/s (objective not broken; client-bound at {n})"
+    if outcome == "not_broken":
+        top = f" up to {last_offered:,.0f} offered" if last_offered else ""
+        return f"≥ {n} req/s (objective not broken{top})"
+    return f"{n} req/s"
 
 
 def floors(rows: list[Row]) -> dict[str, Row]:

@@ -15,6 +15,10 @@ Schema history (the version is `schema` in cells.json):
     `python` for Locust's own users) and cell ids start with it; `cpu.loadgen_us_per_req`; the
     run records `caller_bound_util` (the threshold that marks a cell client-bound). Version 2
     runs are read by filling `caller = "python"` (the only caller then) and the id prefix.
+  4 (2026-12-01) sweeps run to the break and are repeated like cells: a sweep cell adds
+    `sweep_outcome` (broken: a true maximum; client_bound or not_broken: `max_sustainable_rps`
+    is a lower bound) and `broke_at_rps` (the offered rate of the first step that broke the
+    objective). Version 3 runs read as they are (their sweeps have no outcome: shown as before).
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 3
-READABLE = (2, 3)
+SCHEMA_VERSION = 4
+READABLE = (2, 3, 4)
 """Versions this harness reads; 2 is migrated on reading (see the history above)."""
 
 Summary = dict[str, float]
@@ -139,6 +143,8 @@ class Cell(Measured):
     stopped_early: str | None = None
     slo: dict[str, float] | None = None
     max_sustainable_rps: float | None = None
+    sweep_outcome: str | None = None
+    broke_at_rps: float | None = None
     # Distributed runs only.
     workers: list[Worker] = field(default_factory=list)
 
@@ -227,6 +233,8 @@ def parse_run(doc: dict[str, Any], where: str) -> Run:
     migrated = None
     if version == 2:
         doc, migrated = _migrate_2(doc), 2
+    elif version == 3:
+        migrated = 3
     try:
         cells = [_build(Cell, c, f"{where}: cells[{i}]") for i, c in enumerate(doc.get("cells", []))]
         run = Run(run=str(doc.get("run", "")), scenario=str(doc.get("scenario", "")), cells=cells,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.loadgen.protocol import Slo
+from harness.results.aggregate import sweep_text
 from harness.results.schema import Cell, Cpu, Measured, Step, Worker, WorkerPhase
 from harness.results.stats import CpuSample, cpu_delta
 
@@ -106,18 +107,33 @@ def cell_from_results(base: Cell, out: CellOutput, data: dict[str, Any], name: s
 
 
 def sweep_cell(base: Cell, steps: list[Step], stopped: str | None, slo: Slo) -> Cell:
-    """A sweep: every step judged against the objective; the best passing step is the maximum sustainable rate."""
+    """A sweep: every step judged against the objective; the best passing step is the maximum sustainable rate.
+
+    The outcome says what the maximum means: `broken`, the objective broke while the caller kept
+    up (a true maximum); `client_bound`, the caller was saturated at the best step or at the step
+    that broke (a lower bound: the service may sustain more); `not_broken`, every step up to the
+    last offered rate passed (a lower bound too).
+    """
     for s in steps:
         bad = (s.errors + s.wrong) / max(s.requests, 1)
         s.meets_slo = (s.latency_us.get("p99", math.inf) <= slo.p99_us and bad <= slo.max_error_rate
                        and s.requests >= 0.9 * (s.issued or 0))
     passing = [s for s in steps if s.meets_slo]
     best = max(passing, key=lambda s: s.throughput_rps) if passing else None
+    broke = next((s for s in steps if not s.meets_slo), None)
+    if broke is None:
+        outcome = "not_broken"
+    elif broke.client_bound or (best is not None and best.client_bound):
+        outcome = "client_bound"
+    else:
+        outcome = "broken"
     last = best or steps[0]
     return replace(base, status="ok" if best else "errors", steps=steps, stopped_early=stopped,
                    slo={"p99_us": slo.p99_us, "max_error_rate": slo.max_error_rate},
                    max_sustainable_rps=best.throughput_rps if best else 0.0,
-                   client_bound=bool(best and best.client_bound), latency_us=last.latency_us,
+                   sweep_outcome=outcome, broke_at_rps=broke.offered_rps if broke else None,
+                   client_bound=outcome == "client_bound", latency_us=last.latency_us,
+                   client_bound_reason=next((s.client_bound_reason for s in (broke, best) if s and s.client_bound), ""),
                    throughput_rps=last.throughput_rps, cpu=last.cpu, requests=sum(s.requests for s in steps),
                    errors=sum(s.errors for s in steps), wrong=sum(s.wrong for s in steps),
                    histogram_file=last.histogram_file,
@@ -148,7 +164,8 @@ def cell_line(cell: Cell) -> str:
     if cell.status == "failed":
         return f"{name} FAILED: {(cell.reason.splitlines() or [''])[0]}"
     if cell.kind == "sweep":
-        return (f"{name}: max sustainable {cell.max_sustainable_rps or 0:.0f} req/s over {len(cell.steps)} steps"
+        return (f"{name}: max sustainable {sweep_text(cell.sweep_outcome, cell.max_sustainable_rps)} over "
+                f"{len(cell.steps)} steps"
                 + (f", stopped at {cell.stopped_early}" if cell.stopped_early else ""))
     lat = cell.latency_us
     flags = []

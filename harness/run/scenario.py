@@ -144,10 +144,12 @@ def cell_specs(sc: Scenario, transport: str, warmup: float) -> list[CellSpec]:
     if sc.sweep and transport in sc.sweep.get("transports", TRANSPORTS):
         s = sc.sweep
         slo = Slo(p99_us=float(s.get("slo_p99_us", 20_000)), max_error_rate=float(s.get("max_error_rate", 0.01)))
+        rates = sweep_rates(s)
         for p in _select_payloads(sc, s):
-            specs.append(CellSpec("sweep", p, 0, int(s.get("users", 32)),
-                                  Plan.sweep(w(), float(s.get("step_s", 3)), [float(r) for r in s["rates"]],
-                                             s.get("arrival", "poisson"), sc.seed, slo)))
+            for rep in range(sc.repetitions):
+                specs.append(CellSpec("sweep", p, rep, int(s.get("users", 32)),
+                                      Plan.sweep(w(), float(s.get("step_s", 3)), rates, s.get("arrival", "poisson"),
+                                                 sc.seed + rep, slo)))
     if sc.curve and transport in sc.curve.get("transports", ["http"]):
         c = sc.curve
         for tokens in c.get("tokens", [50, 200, 1000, 5000]):
@@ -155,6 +157,26 @@ def cell_specs(sc: Scenario, transport: str, warmup: float) -> list[CellSpec]:
             specs.append(CellSpec("curve", p, 0, int(c.get("users", 1)),
                                   Plan.closed(w(), float(c.get("duration_s", sc.duration_s)))))
     return specs
+
+
+SWEEP_MAX_RATE = 1_000_000.0
+"""Where a sweep that never breaks stops doubling (requests/s): past any caller this machine has."""
+
+
+def sweep_rates(section: dict[str, Any]) -> list[float]:
+    """A sweep's offered rates: the listed ones, then (`to_break`, the default) doubling the last one.
+
+    The doubling goes on to `max_rate` (default SWEEP_MAX_RATE); a sweep stops at its first step
+    that breaks the objective, so the extra steps only run while the objective holds. A sweep
+    that reaches the end unbroken, or breaks only because its caller was client-bound, reports a
+    lower bound (harness/run/measure.py `sweep_cell`).
+    """
+    rates = [float(r) for r in section["rates"]]
+    if section.get("to_break", True):
+        top = float(section.get("max_rate", SWEEP_MAX_RATE))
+        while rates[-1] * 2 <= top:
+            rates.append(rates[-1] * 2)
+    return rates
 
 
 def _select_payloads(sc: Scenario, section: dict[str, Any]) -> list[dict[str, Any]]:
