@@ -22,6 +22,7 @@ records microseconds (`harness.loadgen.schedule.Tracker`) and fires Locust's `re
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -134,8 +135,14 @@ def _on_results(msg: Any, **_kw: Any) -> None:
 
 
 def _end_when_plan_is_over(environment: Any) -> None:
-    """Master: stop the workers when the plan ends (they send their results on stop), then quit."""
+    """Stop when the plan ends (a master's workers send their results on stop), then quit.
+
+    The plan, not Locust's `-t`, ends a cell: `-t` is only a backstop, so that a process slowed
+    by a loaded machine cannot be cut off before its last measured phase is over.
+    """
     end = TRACKER.phases[-1].end if TRACKER.phases else time.monotonic()
+    if not math.isfinite(end):
+        return  # the web UI's endless plan: the person at the browser stops it
     gevent.sleep(max(0.0, end - time.monotonic()) + 0.1)
     environment.runner.stop()  # waits until every worker reported it has stopped; fires test_stop
     environment.runner.quit()
@@ -252,6 +259,7 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         gevent.spawn(_end_when_plan_is_over, environment)
     else:
         _start_plan(now)
+        gevent.spawn(_end_when_plan_is_over, environment)
         if TRACKER.plan.slo is not None:
             gevent.spawn(_watch_slo, environment)
     if CELL is not None:

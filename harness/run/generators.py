@@ -129,10 +129,11 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
         return Generators([main, worker], cell, run_time + 30, workers=[worker])
     cell.write(path)
     if not workers and not remote_workers:
-        argv = locust_argv("--headless", "-u", str(users), "-r", spawn_rate, "-t", f"{run_time}s", "--only-summary",
-                           "--stop-timeout", "5", "--web-host", "127.0.0.1", "--bench-cell", str(path), WORKER_CLASS)
+        argv = locust_argv("--headless", "-u", str(users), "-r", spawn_rate, "-t", f"{run_time + 30}s",
+                           "--only-summary", "--stop-timeout", "5", "--web-host", "127.0.0.1", "--bench-cell",
+                           str(path), WORKER_CLASS)
         return Generators([spawn(f"locust:{cid}", argv, logs / f"locust-{cid}.log", cwd=REPO, cores=cores)], cell,
-                          run_time)
+                          run_time + 30)
     expected = workers + remote_workers
     port = master_port or free_port()
     master = locust_argv("--master", "--headless", "--expect-workers", str(expected), "--expect-workers-max-wait",
