@@ -295,7 +295,8 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
 
     out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
     run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service,
-                  caller=args.caller or HARNESS_CALLER)
+                  caller=args.caller or HARNESS_CALLER, native=not args.no_native, native_only=args.native_only,
+                  rounds=args.rounds)
     print(f"\nresults: {out / 'selfbench.json'}")
     return 0
 
@@ -531,6 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--caller", default="", help="measure this caller (a manifest's [caller]) instead of the "
                    "harness's own users; the comparison with wrk is the harness's only")
     s.add_argument("--out", help="results folder (default results/selfbench-<time>)")
+    s.add_argument("--native-only", action="store_true",
+                   help="only the native load: nginx and every http service under wrk, CPU per request vs nginx's")
+    s.add_argument("--no-native", action="store_true", help="skip the native load (nginx and the http services)")
+    s.add_argument("--rounds", type=int, default=3, help="native load: rounds per server, in turns (default 3)")
     s.set_defaults(fn=cmd_selfbench)
     s = sub.add_parser("fuzz", help="malformed input over every service x transport (docs/reliability.md)")
     s.add_argument("services", nargs="*", metavar="SERVICE")

@@ -19,6 +19,7 @@ HARNESS = {
     "redis-server": "redis-server",  # the private broker of the queue transports
     "taskset": "util-linux",  # placement
     "wrk": "wrk",  # selfbench's reference load and the peer tests
+    "/usr/sbin/nginx": "nginx-light",  # selfbench's native reference server (harness/run/native.py)
     "ab": "apache2-utils",  # ApacheBench, a peer in the tests
     "curl": "curl",  # a peer in the tests
     "chromium": "chromium",  # the report's browser test

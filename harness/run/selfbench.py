@@ -102,16 +102,35 @@ def client_overhead(out: Path, service: str, duration_s: float) -> dict[str, Any
 
 
 def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "",
-                  caller: str = HARNESS_CALLER) -> dict[str, Any]:
-    """Both measurements; written to <out>/selfbench.json and printed as a table."""
+                  caller: str = HARNESS_CALLER, native: bool = True, native_only: bool = False,
+                  rounds: int = 3) -> dict[str, Any]:
+    """The measurements; written to <out>/selfbench.json and printed as tables.
+
+    `native` adds nginx and every http service under the same wrk load (harness/run/native.py);
+    `native_only` runs only that.
+    """
     out.mkdir(parents=True, exist_ok=True)
     (out / "hist").mkdir(exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    native_rows = None
+    if native or native_only:
+        from harness.run import native as nat
+
+        native_rows = nat.native_http(out, list(discover().values()), seconds=duration_s, rounds=rounds)
+        nat.print_table(native_rows, duration_s)
+        if native_only:
+            result = {"started": started, "duration_s": duration_s, "native_http": nat.as_json(native_rows)}
+            (out / "selfbench.json").write_text(json.dumps(result, indent=1))
+            return result
     rates = client_rates(out, users, duration_s, caller)
     overhead = client_overhead(out, service, duration_s) if caller == HARNESS_CALLER else None
     result = {"started": started, "users": users, "duration_s": duration_s, "client_rates": rates,
               "client_overhead": overhead}
+    if native_rows is not None:
+        from harness.run.native import as_json
+
+        result["native_http"] = as_json(native_rows)
     (out / "selfbench.json").write_text(json.dumps(result, indent=1))
     print(f"\n{caller} caller: requests/s per client core (64 B echo against the floor, {users} users, "
           f"{duration_s:g} s):")
