@@ -80,7 +80,9 @@ def chart_answer(rows: list[Row], payload: str, colour: Callable[[str], str]) ->
         ax.set_title(label, fontsize=10)
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0].legend(fontsize=8, ncol=min(len(services), 4))
-    fig.suptitle(f"{payload}: what one call costs (called by {caller}; * the caller was client-bound)", fontsize=11)
+    marked = any(r.client_bound for r in cells.values())
+    fig.suptitle(f"{payload}: what one call costs (called by {caller}"
+                 + ("; * the caller was client-bound)" if marked else ")"), fontsize=11)
     return fig
 
 
