@@ -98,6 +98,10 @@ def load_scenario(path: Path) -> Scenario:
     for p in payloads:
         if p.get("op") not in ("echo", "diff") or not p.get("name"):
             raise HarnessError(f"{path}: each payload needs name and op = \"echo\" or \"diff\": {p}")
+        wrong = [t for t in p.get("transports", []) if t not in TRANSPORTS]
+        if wrong:
+            raise HarnessError(f"{path}: payload {p['name']}: unknown transports {wrong}; choose from "
+                               f"{', '.join(TRANSPORTS)}")
     for section in ("open", "sweep"):
         sec = data.get(section)
         if sec and sec.get("arrival", "poisson") not in ("constant", "poisson"):
@@ -132,6 +136,8 @@ def cell_specs(sc: Scenario, transport: str, warmup: float) -> list[CellSpec]:
         return warmup if not specs else sc.warmup_s
 
     for p in sc.payloads:
+        if transport not in p.get("transports", [transport]):
+            continue  # a payload may name the transports it runs on
         for rep in range(sc.repetitions):
             specs.append(CellSpec("closed", p, rep, sc.users, Plan.closed(w(), sc.duration_s)))
     if sc.open:
