@@ -28,6 +28,7 @@
             samples = #{} :: #{pos_integer() => [binary()]},
             state = <<"ready">> :: binary(),
             ui_prev = none :: none | {bench_hdr:counts(), non_neg_integer()},
+            cpu_prev :: {integer(), integer()},      % {runtime ms, monotonic ms}
             start_time :: float()}).
 
 %% @doc Runs the worker until quit (halts the node with the exit status).
@@ -39,6 +40,7 @@ main(#{master_host := Host, master_port := Port}) ->
                end,
     W0 = #w{host = Host, port = Port, id = node_id(), dec = bench_zmtp:new(),
             master_timeout_ms = round(TimeoutS * 1000), last_heard = now_ms(),
+            cpu_prev = cpu_now(),
             start_time = wall()},
     io:format("bench-erlang caller: Locust worker ~s of master tcp://~s:~b~n"
               "  master_timeout_s=~p BENCH_TIMEOUT_S=~s locust=~s protocol=~b~n"
@@ -59,6 +61,20 @@ number(T) ->
         {F, ""} -> F;
         _ -> float(list_to_integer(T))
     end.
+
+%% Locust's current_cpu_usage: the node's CPU since the last heartbeat, in percent of one
+%% core (psutil's cpu_percent(), which Locust's worker sends). `runtime' is the CPU time of
+%% every thread of the runtime system (schedulers spinning included).
+cpu_now() ->
+    {Runtime, _} = erlang:statistics(runtime),
+    {Runtime, now_ms()}.
+
+cpu_usage({Cpu0, T0}) ->
+    {Cpu1, T1} = Now = cpu_now(),
+    {case T1 - T0 of
+         Dt when Dt > 0 -> 100.0 * (Cpu1 - Cpu0) / Dt;
+         _ -> 0.0
+     end, Now}.
 
 %% @doc A Locust node id: `<hostname>_<32 hex digits>'.
 -spec node_id() -> binary().
@@ -132,11 +148,12 @@ loop(W) ->
                               [Silent]);
                 false -> ok
             end,
+            {Cpu, CpuNow} = cpu_usage(W#w.cpu_prev),
             send(W, <<"heartbeat">>, #{<<"state">> => W#w.state,
-                                       <<"current_cpu_usage">> => 0.0,
+                                       <<"current_cpu_usage">> => Cpu,
                                        <<"current_memory_usage">> => erlang:memory(total)}),
             erlang:send_after(?HEARTBEAT_MS, self(), heartbeat),
-            loop(W);
+            loop(W#w{cpu_prev = CpuNow});
         stats ->
             erlang:send_after(?STATS_MS, self(), stats),
             loop(report_stats(W));

@@ -1,6 +1,7 @@
 %% @doc The caller's clients, one per user: http (a gen_tcp HTTP/1.1 keep-alive client),
-%% zmq (a ZMTP 3 DEALER over bench_zmtp), redis (eredis: LPUSH, BRPOP on the user's own
-%% reply key), celery (a protocol v2 task message LPUSHed as kombu's Redis transport writes
+%% zmq (a ZMTP 3 DEALER over bench_zmtp), redis (LPUSH and BRPOP on the user's own reply
+%% key, pipelined on our own RESP client bench_caller_resp, or eredis), grpc (unary calls on
+%% bench_caller_grpc's HTTP/2 connection), celery (a protocol v2 task message LPUSHed as kombu's Redis transport writes
 %% it, the result from the PUBLISH of Celery's Redis result backend, PSUBSCRIBEd once per
 %% user to its own task-id prefix). `call/2' sends the cell's one request and returns the reply:
 %% `{ok, Status, Body}' (Status `ok' or `error') or `{error, Reason}' when no reply came
@@ -12,7 +13,8 @@
 
 -record(c, {transport :: atom(), target :: map(), op :: binary(), body :: binary(),
             timeout_ms :: pos_integer(), conn = none :: term(), user :: pos_integer(),
-            seq = 0 :: non_neg_integer(), head = <<>> :: iodata()}).
+            seq = 0 :: non_neg_integer(),
+            head = <<>> :: iodata() | tuple() | bench_caller_grpc:req()}).
 
 -opaque client() :: #c{}.
 
@@ -26,6 +28,7 @@ open(#{<<"target">> := T, <<"request">> := R, <<"timeout_s">> := TO}, User) ->
                     <<"zmq">> -> zmq;
                     <<"redis">> -> redis;
                     <<"celery">> -> celery;
+                    <<"grpc">> -> grpc;
                     Other -> error({unsupported_transport, Other})
                 end,
     Op = maps:get(<<"op">>, R),
@@ -61,16 +64,26 @@ head(#c{transport = celery, op = Op, body = Body, target = T}) ->
         "\"delivery_info\": {\"exchange\": \"\", \"routing_key\": ">>, jiffy:encode(Queue),
       <<"}, \"priority\": 0, \"body_encoding\": \"base64\", \"delivery_tag\": \"">>, id,
       <<"\"}}">>], Queue};
+head(#c{transport = redis, target = T, user = U}) ->
+    Key = iolist_to_binary([<<"bench.caller.erlang.">>, os:getpid(), $., integer_to_binary(U)]),
+    {[<<"*3\r\n$5\r\nLPUSH\r\n$">>, integer_to_binary(byte_size(maps:get(<<"queue">>, T))),
+      <<"\r\n">>, maps:get(<<"queue">>, T), <<"\r\n">>], Key};
+head(#c{transport = grpc, target = T, op = Op, body = Body, timeout_ms = TO}) ->
+    bench_caller_grpc:new(Op, Body, #{host => maps:get(<<"host">>, T), port => maps:get(<<"port">>, T),
+                                      timeout_ms => TO});
 head(#c{}) ->
     <<>>.
 
 %% @doc Closes the client's connection.
 -spec close(client()) -> client().
 close(#c{conn = none} = C) -> C;
+close(#c{transport = redis, conn = {resp, Sock}} = C) ->
+    gen_tcp:close(Sock), C#c{conn = none};
 close(#c{transport = redis, conn = Pid} = C) ->
     unlink(Pid), catch eredis:stop(Pid), C#c{conn = none};
 close(#c{transport = celery, conn = {Pid, Sub, _}} = C) ->
     unlink(Pid), unlink(Sub), catch eredis:stop(Pid), catch eredis_sub:stop(Sub), C#c{conn = none};
+close(#c{transport = grpc, conn = Conn} = C) -> bench_caller_grpc:close(Conn), C#c{conn = none};
 close(#c{conn = {Sock, _}} = C) -> gen_tcp:close(Sock), C#c{conn = none}.
 
 %% @doc One request and its reply (connecting first if needed).
@@ -81,6 +94,14 @@ call(#c{conn = none} = C, Deadline) ->
         {ok, C1} -> call(C1, Deadline);
         {error, Why} -> {{error, {connect, Why}}, C}
     end;
+call(#c{transport = grpc, conn = Conn} = C, Deadline) ->
+    %% a reset stream leaves the connection usable; what closed it comes back as `closed'
+    {Reply, Conn1} = bench_caller_grpc:call(Conn, Deadline),
+    C1 = C#c{conn = case Conn1 of closed -> none; _ -> Conn1 end},
+    case Reply of
+        {ok, _, _} -> {Reply, bump(C1)};
+        {error, _} -> {Reply, C1}
+    end;
 call(C, Deadline) ->
     case request(C, Deadline) of
         {ok, Status, Body, Conn} -> {{ok, Status, Body}, bump(C#c{conn = Conn})};
@@ -90,7 +111,13 @@ call(C, Deadline) ->
 bump(#c{seq = S} = C) -> C#c{seq = S + 1}.
 
 connect(#c{transport = redis, target = T} = C) ->
-    case bench_redis:connect(#{redis_url => binary_to_list(maps:get(<<"redis_url">>, T))}) of
+    Url = binary_to_list(maps:get(<<"redis_url">>, T)),
+    Result = case redis_client() of
+                 resp -> bench_caller_resp:connect(Url, ?CONNECT_MS);
+                 eredis -> bench_redis:connect(#{redis_url => Url})
+             end,
+    case Result of
+        {ok, Sock} when is_port(Sock) -> {ok, C#c{conn = {resp, Sock}}};
         {ok, Pid} -> {ok, C#c{conn = Pid}};
         {error, _} = E -> E
     end;
@@ -108,6 +135,12 @@ connect(#c{transport = celery, target = T} = C) ->
             after ?CONNECT_MS ->
                     {error, psubscribe_timeout}
             end;
+        {error, _} = E -> E
+    end;
+connect(#c{transport = grpc, target = T, head = Req} = C) ->
+    case bench_caller_grpc:connect(Req, {binary_to_list(maps:get(<<"host">>, T)),
+                                         maps:get(<<"port">>, T), ?CONNECT_MS}) of
+        {ok, Conn} -> {ok, C#c{conn = Conn}};
         {error, _} = E -> E
     end;
 connect(#c{target = T} = C) ->
@@ -150,20 +183,20 @@ request(#c{transport = zmq, conn = {Sock, Dec}, head = Msg}, Deadline) ->
             end;
         {error, _} = E -> E
     end;
-request(#c{transport = redis, conn = Pid, target = T, op = Op, body = Body, user = U, seq = S},
-        Deadline) ->
-    Key = iolist_to_binary([<<"bench.caller.erlang.">>, os:getpid(), $., integer_to_binary(U)]),
+request(#c{transport = redis, conn = {resp, Sock}, head = {_, Key} = Head, op = Op, body = Body,
+             seq = S}, Deadline) ->
+    Id = integer_to_binary(S),
+    Msg = [Op, $\s, Id, $\s, Key, $\n, Body],
+    resp_reply(bench_caller_resp:push_pop(Sock, Head, Msg, block_s(Deadline), recv_ms(Deadline)),
+               Sock, Key, Id, Deadline);
+request(#c{transport = redis, conn = Pid, target = T, op = Op, body = Body, head = {_, Key},
+           seq = S}, Deadline) ->
     Id = integer_to_binary(S),
     Msg = [Op, $\s, Id, $\s, Key, $\n, Body],
     Left = max(1, Deadline - erlang:monotonic_time(millisecond)),
-    BlockS = float_to_binary(Left / 1000, [{decimals, 3}]),
     case catch eredis:qp(Pid, [[<<"LPUSH">>, maps:get(<<"queue">>, T), Msg],
-                               [<<"BRPOP">>, Key, BlockS]], Left + 1000) of
-        [{ok, _}, {ok, [Key, Reply]}] ->
-            case redis_reply(Reply, Id) of
-                {ok, Status, RBody} -> {ok, Status, RBody, Pid};
-                {error, _} = E -> E
-            end;
+                               [<<"BRPOP">>, Key, block_s(Deadline)]], Left + 1000) of
+        [{ok, _}, {ok, [Key, Reply]}] -> eredis_reply(Pid, Key, Reply, Id, Deadline);
         [{ok, _}, {ok, undefined}] -> {error, timeout};
         Other -> {error, {redis, Other}}
     end;
@@ -181,12 +214,46 @@ request(#c{transport = celery, conn = {Pid, Sub, Prefix} = Conn, head = {Head, Q
         Other -> {error, {redis, Other}}
     end.
 
+%% A reply whose request id is not the one awaited (left by a call that timed out, or a
+%% duplicate) is skipped, as the Python caller's redisq.py does: the next one is awaited
+%% within the same deadline.
+resp_reply({ok, nil}, _Sock, _Key, _Id, _Deadline) -> {error, timeout};
+resp_reply({ok, Reply}, Sock, Key, Id, Deadline) ->
+    case redis_reply(Reply, Id) of
+        {ok, Status, RBody} -> {ok, Status, RBody, {resp, Sock}};
+        stale ->
+            resp_reply(bench_caller_resp:pop(Sock, Key, block_s(Deadline), recv_ms(Deadline)),
+                       Sock, Key, Id, Deadline);
+        {error, _} = E -> E
+    end;
+resp_reply({error, _} = E, _Sock, _Key, _Id, _Deadline) -> E.
+
+eredis_reply(Pid, Key, Reply, Id, Deadline) ->
+    case redis_reply(Reply, Id) of
+        {ok, Status, RBody} -> {ok, Status, RBody, Pid};
+        stale ->
+            case catch eredis:q(Pid, [<<"BRPOP">>, Key, block_s(Deadline)], recv_ms(Deadline)) of
+                {ok, [Key, Reply1]} -> eredis_reply(Pid, Key, Reply1, Id, Deadline);
+                {ok, undefined} -> {error, timeout};
+                Other -> {error, {redis, Other}}
+            end;
+        {error, _} = E -> E
+    end.
+
+%% BRPOP's timeout: what is left of the deadline (at least 1 ms), and the socket's, 1 s more.
+block_s(Deadline) ->
+    Left = max(1, Deadline - erlang:monotonic_time(millisecond)),
+    float_to_binary(Left / 1000, [{decimals, 3}]).
+
+recv_ms(Deadline) ->
+    max(1, Deadline - erlang:monotonic_time(millisecond)) + 1000.
+
 redis_reply(Reply, Id) ->
     case binary:split(Reply, <<"\n">>) of
         [Header, Body] ->
             case binary:split(Header, <<" ">>) of
                 [Status, Id] -> {ok, status(Status), Body};
-                [_, Other] -> {error, {redis_reply_for, Other, expected, Id}};
+                [_, _Other] -> stale;
                 _ -> {error, {bad_redis_reply_header, Header}}
             end;
         _ -> {error, bad_redis_reply}
@@ -217,6 +284,14 @@ task_prefix(#c{user = U}) ->
     iolist_to_binary(io_lib:format("erlang-~s-~b-~s-", [os:getpid(), U,
                                                      [io_lib:format("~2.16.0b", [B])
                                                       || <<B>> <= crypto:strong_rand_bytes(4)]])).
+
+%% The redis client: our own RESP client (bench_caller_resp), or eredis when
+%% BENCH_CALLER_REDIS=eredis (kept to measure one against the other).
+redis_client() ->
+    case os:getenv("BENCH_CALLER_REDIS") of
+        "eredis" -> eredis;
+        _ -> resp
+    end.
 
 status(<<"ok">>) -> ok;
 status(_) -> error.

@@ -1,4 +1,5 @@
-%% @doc A pure HTTP/2 framing codec (RFC 9113 sections 3.4, 4 and 6), server side: no I/O.
+%% @doc A pure HTTP/2 framing codec (RFC 9113 sections 3.4, 4 and 6), server side (and,
+%% with `new_client/1', the client's: no preface to expect): no I/O.
 %% The decoder is a state machine over binaries fed in whatever pieces TCP delivers:
 %% `decode(Data, Decoder)' checks the client connection preface and that SETTINGS comes
 %% first, then returns every complete frame as an event, a HEADERS frame and its
@@ -10,7 +11,7 @@
 %% (RFC 9113 4.1, 5.5). Codes stay integers or fixed atoms: no atom comes from the network.
 -module(bench_h2_codec).
 
--export([new/0, new/1, decode/2, preface/0, frame/4, settings/1, settings_ack/0,
+-export([new/0, new/1, new_client/1, decode/2, preface/0, frame/4, settings/1, settings_ack/0,
          ping_ack/1, goaway/3, rst_stream/2, window_update/2, headers/4, data/3,
          error_code/1, setting_id/1]).
 
@@ -78,6 +79,12 @@ new() ->
 new(Opts) ->
     #h2dec{max_frame = maps:get(max_frame_size, Opts, 16384),
            max_block = maps:get(max_block_size, Opts, ?MAX_BLOCK_DEFAULT)}.
+
+%% @doc A client's decoder: no preface expected, the server's first frame must be
+%% SETTINGS (RFC 9113 3.4); the same options as `new/1'.
+-spec new_client(#{max_frame_size => pos_integer(), max_block_size => pos_integer()}) -> decoder().
+new_client(Opts) ->
+    (new(Opts))#h2dec{state = first_settings}.
 
 %% @doc The client connection preface (RFC 9113 3.4).
 -spec preface() -> binary().

@@ -8,8 +8,8 @@
 %% are skipped; the last `data' of a Blob wins, repeated strings accumulate.
 -module(bench_pb_codec).
 
--export([decode_blob/1, decode_diff_request/1, encode_blob/1, encode_diff_reply/1,
-         encode_diff_request/2]).
+-export([decode_blob/1, decode_diff_request/1, decode_diff_reply/1, encode_blob/1,
+         encode_diff_reply/1, encode_diff_request/2]).
 
 -define(MAX_GROUP_DEPTH, 100).
 
@@ -45,6 +45,50 @@ diff_request(Bin, A, B) ->
         {1, 2, Value, Rest} -> diff_request(Rest, [utf8(Value) | A], B);
         {2, 2, Value, Rest} -> diff_request(Rest, A, [utf8(Value) | B]);
         {_, _, _, Rest} -> diff_request(Rest, A, B)
+    end.
+
+%% @doc `DiffReply { repeated Opcode opcodes = 1; }', `Opcode { string tag = 1; int32 i1 =
+%% 2; int32 i2 = 3; int32 j1 = 4; int32 j2 = 5; }' (the caller's side): each opcode as
+%% `[Tag, I1, I2, J1, J2]', absent fields 0 or `<<>>', int32 read as two's complement.
+-spec decode_diff_reply(binary()) ->
+          {ok, [[binary() | integer()]]} | {error, error_reason()}.
+decode_diff_reply(Bin) ->
+    try {ok, diff_reply(Bin, [])}
+    catch throw:{pb, Why} -> {error, {bad_protobuf, Why}}
+    end.
+
+diff_reply(<<>>, Acc) ->
+    lists:reverse(Acc);
+diff_reply(Bin, Acc) ->
+    case field(Bin) of
+        {1, 2, Value, Rest} -> diff_reply(Rest, [opcode_fields(Value, [<<>>, 0, 0, 0, 0]) | Acc]);
+        {_, _, _, Rest} -> diff_reply(Rest, Acc)
+    end.
+
+opcode_fields(<<>>, Op) ->
+    Op;
+opcode_fields(Bin, [Tag | Ints] = Op) ->
+    case tag(Bin) of
+        {16#0a, _} ->
+            {1, 2, Value, Rest} = field(Bin),
+            opcode_fields(Rest, [utf8(Value) | Ints]);
+        {T, Rest} when T band 7 =:= 0, T bsr 3 >= 2, T bsr 3 =< 5 ->
+            {V, Rest1} = varint(Rest, 10),
+            I = T bsr 3 - 1,
+            opcode_fields(Rest1, [Tag | setnth(I, Ints, int32(V))]);
+        _ ->
+            {_, _, _, Rest} = field(Bin),
+            opcode_fields(Rest, Op)
+    end.
+
+setnth(1, [_ | T], V) -> [V | T];
+setnth(N, [H | T], V) -> [H | setnth(N - 1, T, V)].
+
+%% An int32 field's varint: its low 32 bits, two's complement.
+int32(V) ->
+    case V band 16#ffffffff of
+        U when U >= 16#80000000 -> U - 16#100000000;
+        U -> U
     end.
 
 utf8(Bin) ->

@@ -170,3 +170,21 @@ encoders_test() ->
     {ok, [{headers, 5, false, Block, none}], _} =
         ?M:decode(Frames, element(3, ?M:decode(<<(?M:preface())/binary, ?SETTINGS0/binary>>,
                                                ?M:new(#{max_block_size => 1 bsl 20})))).
+
+%% The client's decoder: the server's first frame is SETTINGS, no preface.
+client_decoder_test_() ->
+    [?_assertEqual({ok, [{settings, [{4, 1000}]}, {ping, <<"abcdefgh">>}], ok},
+                   strip(?M:decode(<<(frame(4, 0, 0, <<4:16, 1000:32>>))/binary,
+                                     (frame(6, 0, 0, <<"abcdefgh">>))/binary>>,
+                                   ?M:new_client(#{})))),
+     ?_assertEqual({ok, [{connection_error, protocol_error, settings_expected}], ok},
+                   strip(?M:decode(frame(6, 0, 0, <<"abcdefgh">>), ?M:new_client(#{})))),
+     %% a server that answers with a preface is refused (the preface is no frame)
+     ?_assertMatch({ok, [{connection_error, _, _}], _},
+                   ?M:decode(?M:preface(), ?M:new_client(#{}))),
+     %% byte by byte, the same events
+     ?_assertEqual([{settings, []}, {window_update, 0, 5}],
+                   element(1, bytewise(<<?SETTINGS0/binary, (frame(8, 0, 0, <<5:32>>))/binary>>,
+                                       ?M:new_client(#{}))))].
+
+strip({ok, Events, _}) -> {ok, Events, ok}.

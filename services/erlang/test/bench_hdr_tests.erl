@@ -61,3 +61,15 @@ add_counts_test() ->
     bench_hdr:record(A, 10), bench_hdr:record(B, 10), bench_hdr:record(B, 20000),
     S = bench_hdr:add_counts(bench_hdr:snapshot(A), bench_hdr:snapshot(B)),
     ?assertEqual(3, bench_hdr:total(S)).
+
+%% index_of's bucket by comparisons equals the bit-by-bit definition at every power of two
+%% around the layout (and past it), and on every value of the first buckets.
+index_of_matches_bit_length_test() ->
+    BitLength = fun BL(0, N) -> N; BL(X, N) -> BL(X bsr 1, N + 1) end,
+    Ref = fun(V) ->
+                  B = BitLength(V bor 2047, 0) - 11,
+                  ((B + 1) bsl 10) + ((V bsr B) - 1024)
+          end,
+    Values = lists:seq(1, 5000) ++ [(1 bsl K) + D || K <- lists:seq(11, 40), D <- [-1, 0, 1]]
+        ++ [60000000, 59999999],
+    ?assertEqual([], [V || V <- Values, Ref(V) =/= bench_hdr:index_of(V)]).

@@ -77,3 +77,21 @@ encode_test() ->
                    16#0a, 12, 16#0a, 6, "insert", 16#28, 16#a0, 16#8d, 16#06>>,
                  ?M:encode_diff_reply([{equal, 0, 1, 0, 1}, {<<"replace">>, 1, 2, 1, 2},
                                        {insert, 0, 0, 0, 100000}])).
+
+%% The caller's side: the bytes Python's protobuf writes for
+%% DiffReply(opcodes=[Opcode("equal", 0, 1, 0, 1), Opcode("replace", 1, 300, -1, 2)])
+%% (zeros omitted, a two-byte varint, a negative int32 as ten bytes).
+decode_diff_reply_test_() ->
+    D = fun ?M:decode_diff_reply/1,
+    Python = <<10, 11, 10, 5, "equal", 24, 1, 40, 1, 10, 27, 10, 7, "replace", 16, 1,
+               24, 172, 2, 32, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1, 40, 2>>,
+    [?_assertEqual({ok, [[<<"equal">>, 0, 1, 0, 1], [<<"replace">>, 1, 300, -1, 2]]}, D(Python)),
+     ?_assertEqual({ok, []}, D(<<>>)),
+     %% round trip of our own encoder, an unknown field inside an opcode skipped
+     ?_assertEqual({ok, [[<<"insert">>, 0, 0, 0, 100000]]},
+                   D(?M:encode_diff_reply([{insert, 0, 0, 0, 100000}]))),
+     ?_assertEqual({ok, [[<<"delete">>, 1, 0, 0, 0]]},
+                   D(<<10, 12, 16#30, 7, 10, 6, "delete", 16, 1>>)),
+     ?_assertEqual({error, {bad_protobuf, truncated_length_delimited}}, D(<<10, 5, 10, 1>>)),
+     ?_assertEqual({error, {bad_protobuf, invalid_utf8}}, D(<<10, 3, 10, 1, 255>>)),
+     ?_assertEqual({error, {bad_protobuf, truncated_varint}}, D(<<10, 2, 16, 128>>))].

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+import psutil
 import zmq
 from locust.rpc.protocol import Message
 from support import SERVICE, Checks, free_port
@@ -97,6 +98,16 @@ def handshake_and_quit() -> None:
             check(hb.data["state"] == "ready" and isinstance(hb.data["current_memory_usage"], int),
                   f"heartbeat {hb.data}")
             send(m, ident, "heartbeat", None)
+            # current_cpu_usage: the node's CPU since the last heartbeat, percent of one core,
+            # as psutil (Locust's own worker) measures it over the same second
+            ps = psutil.Process(proc.pid)
+            ps.cpu_percent()
+            _, hb2 = until(m, "heartbeat")
+            theirs = ps.cpu_percent()
+            send(m, ident, "heartbeat", None)
+            cpu = hb2.data["current_cpu_usage"]
+            check(isinstance(cpu, float) and 0.0 <= cpu <= 100.0 * os.cpu_count()
+                  and abs(cpu - theirs) < 25.0, f"heartbeat cpu {cpu} against psutil's {theirs}")
             send(m, ident, "quit", None)
             code = proc.wait(timeout=10)
             check(code == 0, f"quit exits 0, got {code}")
