@@ -10,8 +10,9 @@ skipped, so interpreter time is charged to the Python package whose code it was 
 (`bench_service` is our handler; `uvicorn`, `asyncio`, `zmq`, `redis`, `grpc`, `celery`,
 `kombu` are the framework's Python). Prints one Markdown table per profile: part, samples, %,
 then the hottest leaf frames. py-spy samples wall-clock time, so a thread blocked in
-`epoll_wait` is sampled too: those samples are counted apart ("idle") and the percentages are
-of the other samples, the ones that stand for CPU.
+`epoll_wait`, `poll` or a condition wait is sampled too: those samples are counted apart
+("idle") and the percentages are of the other samples, the ones that stand for CPU. Waits
+py-spy cannot name (a bare libc address, often a futex) stay in "system calls and libc".
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ NATIVE_PARTS = [
     (re.compile(r"hiredis"), "hiredis (C)"),
     (re.compile(r"_json|_pickle|msgpack"), "json / pickle (C)"),
 ]
-IDLE = "idle in epoll_wait"
+IDLE = "idle (blocked in a wait)"
+# a thread blocked in one of these is waiting, not running (py-spy --native samples it anyway)
+WAITS = re.compile(r"^(epoll_wait|epoll_pwait|poll|ppoll|select|pselect|pthread_cond_wait|"
+                   r"pthread_cond_timedwait|sem_wait|sem_timedwait|nanosleep|clock_nanosleep) \(")
 PYTHON_FILE = re.compile(r"^(?P<path>.+\.py|<frozen [^>]+>):\d+$")
 
 
@@ -75,7 +79,7 @@ def summarise(path: Path) -> tuple[Counter[str], Counter[str], int]:
         count = int(count_text)
         frames = stack.split(";")
         total += count
-        if "epoll_wait" in frames[-1] or "epoll_pwait" in frames[-1]:
+        if WAITS.match(frames[-1]):
             parts[IDLE] += count
             continue
         leaves[frames[-1]] += count
@@ -106,7 +110,7 @@ def main() -> int:
             continue
         idle = parts.pop(IDLE, 0)
         busy = total - idle
-        print(f"\n{path.name}: {total} samples, {idle} idle in epoll_wait, {busy} busy\n\n"
+        print(f"\n{path.name}: {total} samples, {idle} idle (blocked in a wait), {busy} busy\n\n"
               "| part | samples | % of busy |\n|---|---:|---:|")
         for part, count in parts.most_common():
             print(f"| {part} | {count} | {100 * count / max(1, busy):.1f} |")
