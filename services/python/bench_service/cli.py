@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-diff-tokens", type=_positive, default=MAX_DIFF_TOKENS)
     p.add_argument("--http-server", choices=sorted(SERVERS), default=DEFAULT_SERVER,
                    help="HTTP server (measured in README.md; keep the default for benchmarks)")
+    p.add_argument("--grpc-server", choices=["threads", "aio"], default="threads",
+                   help="gRPC server: grpcio's thread pool or grpc.aio (measured in README.md; keep the "
+                   "default for benchmarks)")
     return p
 
 
@@ -87,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.update(redis_url=args.redis_url, queue=args.queue)
     if args.transport == "http":
         config["http_server"] = args.http_server
+    if args.transport == "grpc":
+        config["grpc_server"] = args.grpc_server
     log.info("starting: %s", " ".join(f"{k}={v}" for k, v in config.items()))
 
     if args.transport == "http":
@@ -100,7 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_worker.serve(service, args.redis_url, args.queue, args.workers)
     elif args.transport == "grpc":
         from bench_service import grpc_server
-        grpc_server.serve(service, args.host, args.port, args.workers)
+        if args.grpc_server == "aio":
+            grpc_server.serve_aio(service, args.host, args.port)
+        else:
+            grpc_server.serve(service, args.host, args.port, args.workers)
     else:
         from bench_service import celery_app
         celery_app.serve(service, args.redis_url, args.queue, args.workers)

@@ -104,6 +104,17 @@ def _parse(message_type: Any, request: bytes) -> Any:
         raise BenchError(BAD_REQUEST, f"malformed {message_type.DESCRIPTOR.full_name}: {e}") from e
 
 
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_S * 1000),
+    ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_S * 1000),
+]
+
+
 def build_server(service: Service, host: str, port: int, workers: int) -> tuple[grpc.Server, int]:
     """Create and start the server; returns it and the bound port."""
     servicer = BenchServicer(service)
@@ -115,15 +126,7 @@ def build_server(service: Service, host: str, port: int, workers: int) -> tuple[
     server = grpc.server(
         pool,
         handlers=[grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
-            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
-            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_S * 1000),
-            ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_S * 1000),
-        ],
+        options=SERVER_OPTIONS,
     )
     address = f"{host}:{port}"
     try:
@@ -134,6 +137,58 @@ def build_server(service: Service, host: str, port: int, workers: int) -> tuple[
         raise SystemExit(f"cannot bind {address}; is the port in use by another program?")
     server.start()
     return server, bound
+
+
+class AioBenchServicer(BenchServicer):
+    """The same handlers for `grpc.aio` (measured against the threaded server: README.md)."""
+
+    async def echo_async(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        """`Echo` on the event loop."""
+        return await self._guard_async(self._echo, request, context)
+
+    async def diff_async(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        """`Diff` on the event loop."""
+        return await self._guard_async(self._diff, request, context)
+
+    @staticmethod
+    async def _guard_async(fn: Callable[[bytes], bytes], request: bytes,
+                           context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        try:
+            return fn(request)
+        except BenchError as e:
+            await context.abort(STATUS_OF_ERROR[e.code], e.message)
+        except Exception as e:
+            log.exception("internal error in gRPC handler")
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}: {e}")
+        raise AssertionError("unreachable: context.abort raises")
+
+
+def serve_aio(service: Service, host: str, port: int) -> None:
+    """Serve gRPC with `grpc.aio` on one event loop until SIGTERM (the measured alternative)."""
+    import asyncio
+
+    async def main() -> None:
+        servicer = AioBenchServicer(service)
+        handlers = {
+            "Echo": grpc.unary_unary_rpc_method_handler(servicer.echo_async),
+            "Diff": grpc.unary_unary_rpc_method_handler(servicer.diff_async),
+        }
+        server = grpc.aio.server(handlers=[grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)],
+                                 options=SERVER_OPTIONS)
+        address = f"{host}:{port}"
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError as e:
+            raise SystemExit(f"cannot bind {address}: {e}; is the port in use by another program?") from e
+        await server.start()
+        log.info("grpc.aio serving %s on %s:%d", SERVICE_NAME, host, bound)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await server.stop(grace=1.0)
+
+    asyncio.run(main())
+    log.info("SIGTERM received, stopped")
 
 
 def serve(service: Service, host: str, port: int, workers: int) -> None:

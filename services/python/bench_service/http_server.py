@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from bench_service.http_app import AsgiApp, WsgiApp
+from bench_service.http_app import AsgiApp, RsgiApp, WsgiApp
 from bench_service.ops import Service
 
 log = logging.getLogger(__name__)
@@ -60,19 +60,53 @@ def guarded_httptools() -> type[asyncio.Protocol]:
     return GuardedHttpToolsProtocol
 
 
-def serve_uvicorn(service: Service, host: str, port: int, workers: int) -> None:
-    """Serve the ASGI app with uvicorn, httptools parser (with a header timeout), uvloop, one process."""
+def serve_uvicorn(service: Service, host: str, port: int, workers: int, proxy_headers: bool = False) -> None:
+    """Serve the ASGI app with uvicorn, httptools parser (with a header timeout), uvloop, one process.
+
+    `proxy_headers` is uvicorn's default (on): it wraps the app in ProxyHeadersMiddleware,
+    which reads X-Forwarded-* on every request; nothing here runs behind a proxy, so it is off.
+    """
     import uvicorn
 
     config = uvicorn.Config(
         AsgiApp(service), host=host, port=port, http=guarded_httptools(), loop="uvloop", lifespan="off",
         access_log=False, server_header=False, date_header=False, log_level="info", backlog=2048,
-        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_keep_alive=KEEP_ALIVE_S, proxy_headers=proxy_headers,
     )
     # uvicorn re-raises the captured SIGTERM after its graceful shutdown; with a no-op handler
     # installed beforehand that re-raise is harmless and the process exits 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.Server(config).run()
+
+
+def serve_uvicorn_proxy_headers(service: Service, host: str, port: int, workers: int) -> None:
+    """uvicorn as above with its default `proxy_headers=True`, kept to measure what it costs."""
+    serve_uvicorn(service, host, port, workers, proxy_headers=True)
+
+
+def _serve_granian(interface: str, app: Any, host: str, port: int) -> None:
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    server = Server(
+        "bench_service", address=host, port=port, interface=Interfaces(interface), workers=1,
+        runtime_threads=1, loop=Loops.uvloop, http=HTTPModes.http1, websockets=False, backlog=2048,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_S * 1000),
+        log_access=False, respawn_failed_workers=False,
+    )
+    # The worker process is forked, so the app object built here is inherited, not re-imported.
+    server.serve(target_loader=lambda *args, **kwargs: app, wrap_loader=False)
+
+
+def serve_granian_rsgi(service: Service, host: str, port: int, workers: int) -> None:
+    """Serve the RSGI app with granian (Rust HTTP, tokio + the asyncio loop), one worker process."""
+    _serve_granian("rsgi", RsgiApp(service), host, port)
+
+
+def serve_granian_asgi(service: Service, host: str, port: int, workers: int) -> None:
+    """Serve the ASGI app with granian, one worker process."""
+    _serve_granian("asginl", AsgiApp(service), host, port)
 
 
 def serve_waitress(service: Service, host: str, port: int, workers: int) -> None:
@@ -124,6 +158,9 @@ def serve_gunicorn_gevent(service: Service, host: str, port: int, workers: int) 
 
 SERVERS: dict[str, Callable[[Service, str, int, int], None]] = {
     "uvicorn": serve_uvicorn,
+    "uvicorn-proxy-headers": serve_uvicorn_proxy_headers,
+    "granian-rsgi": serve_granian_rsgi,
+    "granian-asgi": serve_granian_asgi,
     "waitress": serve_waitress,
     "gunicorn-gthread": serve_gunicorn_gthread,
     "gunicorn-gevent": serve_gunicorn_gevent,

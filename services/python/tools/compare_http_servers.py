@@ -1,12 +1,16 @@
-"""Measure service CPU per request of candidate HTTP servers for a 64 B `POST /echo`.
+"""Measure service CPU per request of candidate HTTP servers for a `POST /echo` (64 B by default).
 
 Each server runs as `python -m bench_service http --http-server NAME` pinned to one core;
 `wrk` runs pinned to the other. CPU is utime+stime summed over the server's process tree from
 /proc/<pid>/stat, read before and after the measured run; CPU µs/request = delta / requests.
 
     python tools/compare_http_servers.py [--duration 10] [--repeats 3] [--connections 8]
+        [--servers uvicorn granian-rsgi] [--size 65536] [--profile DIR]
 
-Prints a Markdown table (medians over the repeats) for README.md.
+`--size` sets the echoed body's bytes (wrk's script is generated for it). `--profile DIR`
+also runs `py-spy record --native` on the server's worker process during the last measured
+run and writes DIR/<server>-<size>.txt (collapsed stacks; `tools/profile_summary.py` reads
+them). Prints a Markdown table (medians over the repeats) for README.md.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 SERVICE_DIR = HERE.parent
 TICK = os.sysconf("SC_CLK_TCK")
-SERVERS = ["uvicorn", "waitress", "gunicorn-gthread", "gunicorn-gevent"]
+SERVERS = ["uvicorn", "uvicorn-proxy-headers", "granian-rsgi", "granian-asgi", "waitress",
+           "gunicorn-gthread", "gunicorn-gevent"]
+PY_SPY = Path(sys.executable).parent / "py-spy"
 
 
 @dataclass
@@ -91,16 +98,49 @@ def to_us(value: str) -> float:
     return float(number) * {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}[unit]
 
 
-def run_wrk(port: int, seconds: int, connections: int, core: str) -> tuple[int, float, float, float, str]:
+def wrk_script(size: int) -> Path:
+    """The wrk script that POSTs `size` bytes: tools/post.lua for 64, else a generated one."""
+    if size == 64:
+        return HERE / "post.lua"
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-post-{size}.lua"
+    path.write_text(f'wrk.method = "POST"\nwrk.body = string.rep("x", {size})\n'
+                    'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+    return path
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(raw[raw.rindex(")") + 2:].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def worker_pid(root: int) -> int:
+    """The process that serves requests: the deepest descendant (granian and gunicorn fork one)."""
+    pid = root
+    while kids := children(pid):
+        pid = max(kids)
+    return pid
+
+
+def run_wrk(port: int, seconds: int, connections: int, core: str,
+            size: int = 64) -> tuple[int, float, float, float, str]:
     """Run wrk pinned to `core`; returns requests, requests/s, p50 µs, p99 µs and any error lines."""
     cmd = ["taskset", "-c", core, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-           "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}/echo"]
+           "-s", str(wrk_script(size)), f"http://127.0.0.1:{port}/echo"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     try:
         requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        p50 = to_us(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-        p99 = to_us(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        p50 = to_us(re.search(r"^ *50% +(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+        p99 = to_us(re.search(r"^ *99% +(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     except (AttributeError, ValueError) as e:
         raise SystemExit(f"cannot read wrk output ({e}):\n{out}") from e
     errors = "; ".join(line.strip() for line in out.splitlines()
@@ -123,29 +163,89 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) ->
     raise SystemExit(f"server not ready on port {port} after {timeout}s")
 
 
-def measure(server: str, args: argparse.Namespace) -> list[Sample]:
-    """Start one server, warm it up, and measure it `args.repeats` times."""
+@dataclass
+class Running:
+    """One started server under comparison."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+
+def start(server: str, args: argparse.Namespace) -> Running:
+    """Start one server pinned to the server core and wait until it answers."""
     port = free_port()
     cmd = ["taskset", "-c", args.server_core, sys.executable, "-m", "bench_service", "http",
            "--port", str(port), "--http-server", server]
-    log = open(HERE / f"compare-{server}.log", "wb")  # noqa: SIM115 - closed below
+    log = open(HERE / f"compare-{server}.log", "wb")  # noqa: SIM115 - closed in stop()
     proc = subprocess.Popen(cmd, cwd=SERVICE_DIR, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    samples = []
+    running = Running(server, port, proc, log)
     try:
         wait_ready(port, proc)
-        run_wrk(port, args.warmup, args.connections, args.client_core)
-        for _ in range(args.repeats):
-            before = tree_cpu_seconds(proc.pid)
-            requests, rps, p50, p99, errors = run_wrk(port, args.duration, args.connections, args.client_core)
-            cpu = tree_cpu_seconds(proc.pid) - before
-            samples.append(Sample(requests, rps, p50, p99, cpu, errors))
-            print(f"  {server}: {requests} req, {rps:.0f} req/s, p50 {p50:.0f} µs, "
-                  f"CPU {cpu:.2f} s = {samples[-1].cpu_us_per_request:.1f} µs/req {errors}", file=sys.stderr)
+    except BaseException:
+        stop(running)
+        raise
+    return running
+
+
+def stop(running: Running) -> None:
+    """SIGTERM the server's process group, wait, then SIGKILL it if it is still there."""
+    try:
+        os.killpg(running.proc.pid, signal.SIGTERM)
+        running.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(running.proc.pid, signal.SIGKILL)
+        running.proc.wait(5)
+    except ProcessLookupError:
+        pass
+    running.log.close()
+
+
+def measure_once(running: Running, args: argparse.Namespace, profile: Path | None) -> Sample:
+    """One measured wrk run against a started server, py-spy recording it when `profile` is set."""
+    spy = None
+    if profile is not None:
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        spy = subprocess.Popen([str(PY_SPY), "record", "--native", "-r", "250", "-d",
+                                str(max(1, args.duration - 1)), "-f", "raw", "-o", str(profile),
+                                "-p", str(worker_pid(running.proc.pid))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = tree_cpu_seconds(running.proc.pid)
+    requests, rps, p50, p99, errors = run_wrk(running.port, args.duration, args.connections,
+                                              args.client_core, args.size)
+    cpu = tree_cpu_seconds(running.proc.pid) - before
+    if spy is not None:
+        spy.wait(30)
+    sample = Sample(requests, rps, p50, p99, cpu, errors)
+    print(f"  {running.name}: {requests} req, {rps:.0f} req/s, p50 {p50:.0f} µs, "
+          f"CPU {cpu:.2f} s = {sample.cpu_us_per_request:.1f} µs/req {errors}", file=sys.stderr)
+    return sample
+
+
+def measure(args: argparse.Namespace) -> dict[str, list[Sample]]:
+    """Start every server, warm each up, then measure them in turns, `args.repeats` rounds.
+
+    Turns rather than one server after another: the machine's load drifts over minutes, and
+    taking every server's n-th run within the same minute lets that drift touch all of them.
+    """
+    running: list[Running] = []
+    samples: dict[str, list[Sample]] = {name: [] for name in args.servers}
+    try:
+        for server in args.servers:
+            running.append(start(server, args))
+        for r in running:
+            run_wrk(r.port, args.warmup, args.connections, args.client_core, args.size)
+        for repeat in range(args.repeats):
+            for r in running:
+                profile = None
+                if args.profile is not None and repeat == args.repeats - 1:
+                    profile = args.profile / f"{r.name}-{args.size}.txt"
+                samples[r.name].append(measure_once(r, args, profile))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
-        log.close()
+        for r in running:
+            stop(r)
     return samples
 
 
@@ -159,13 +259,13 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--server-core", default="1")
     p.add_argument("--client-core", default="0")
+    p.add_argument("--size", type=int, default=64, help="bytes of the echoed body")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="py-spy the last measured run of each server into DIR/<server>-<size>.txt")
     args = p.parse_args()
-    rows = []
-    for server in args.servers:
-        samples = measure(server, args)
-        rows.append((server, samples))
+    rows = list(measure(args).items())
     print(f"| server | CPU µs/request | requests/s | p50 µs | p99 µs | notes |  (median of {args.repeats} "
-          f"x {args.duration} s, wrk -t1 -c{args.connections}, 64 B POST /echo)")
+          f"x {args.duration} s, wrk -t1 -c{args.connections}, {args.size} B POST /echo)")
     print("|---|---:|---:|---:|---:|---|")
     for server, samples in rows:
         med = statistics.median
