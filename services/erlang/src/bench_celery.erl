@@ -72,7 +72,7 @@ date(NowUs) ->
 %% An operation's result as JSON (iodata).
 run({echo, Text}) ->
     case bench_ops:echo_text(Text) of
-        {ok, Same} -> {ok, jiffy:encode(Same)};
+        {ok, Same} -> {ok, bench_json:encode_string(Same)};
         {error, _, _} = Error -> Error
     end;
 run({diff, A, B}) ->

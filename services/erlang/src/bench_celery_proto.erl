@@ -153,7 +153,7 @@ body(_) ->
     {error, <<"the envelope has no string \"body\"">>}.
 
 args(Base64) ->
-    try base64:decode(Base64) of
+    try bench_base64:decode(Base64) of
         Raw ->
             case json(Raw) of
                 {ok, [Args, Kwargs, _Embed]} when is_list(Args), is_map(Kwargs) ->
