@@ -40,6 +40,8 @@ start_link(#{host := Host, port := Port, acceptors := N}) ->
     %% prompt close when the peer half-closes, persistence per RFC 9112 (respond/5).
     mochiweb_socket_server:start_link([{name, ?MODULE}, {ip, Host}, {port, Port},
                                        {acceptor_pool_size, N}, {nodelay, true},
+                                       %% the most one read hands over (mochiweb's: 8 KiB)
+                                       {buffer, 65536},
                                        {loop, {?MODULE, loop}}]).
 
 %% @doc One connection (mochiweb_socket_server's loop): requests until it closes.

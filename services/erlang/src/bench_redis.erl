@@ -221,10 +221,22 @@ dead(Queue) -> <<Queue/binary, ":dead">>.
 connect(#{redis_url := Url}) ->
     case parse_url(Url) of
         {ok, Host, Port, Db, Password} ->
-            eredis:start_link(Host, Port, Db, Password, no_reconnect);
+            case eredis:start_link(Host, Port, Db, Password, no_reconnect) of
+                {ok, C} -> {ok, read_buffer(C)};
+                Error -> Error
+            end;
         {error, _} = Error ->
             Error
     end.
+
+%% eredis 1.2.0 takes no socket options, and its socket reads at most the default 1460 bytes
+%% per {active, once} message: an 87 KiB Celery message came as 60 messages, each re-armed
+%% and re-parsed. The socket is the port linked to the client process; a larger buffer makes
+%% that a few reads.
+read_buffer(C) ->
+    {links, Links} = process_info(C, links),
+    [ok = inet:setopts(Port, [{buffer, 65536}]) || Port <- Links, is_port(Port)],
+    C.
 
 %% @doc redis://[:password@]host:port[/db] as {ok, Host, Port, Db, Password}.
 -spec parse_url(string()) -> {ok, string(), inet:port_number(), non_neg_integer(), string()}
