@@ -193,10 +193,17 @@ keep_alive(Version, Connection) ->
 %% The request asked to persist, and its whole body was read (an unread body would be taken
 %% for the next request).
 persists(#{version := Version, read := Read} = Req) ->
-    keep_alive(Version, as_list(header(connection, Req)))
+    keep_alive(Version, connection(header(connection, Req)))
         andalso (Read
                  orelse (header(transfer_encoding, Req) =:= undefined
                          andalso content_length(Req) =:= {ok, 0})).
+
+%% The Connection header as keep_alive/2 takes it; the values clients send most, as they
+%% send them, without the string functions.
+connection(<<"keep-alive">>) -> "keep-alive";
+connection(<<"Keep-Alive">>) -> "keep-alive";
+connection(<<"close">>) -> "close";
+connection(Value) -> as_list(Value).
 
 as_list(undefined) -> undefined;
 as_list(Value) -> binary_to_list(Value).
@@ -470,11 +477,19 @@ content_length(Req) ->
     case header(content_length, Req) of
         undefined -> {ok, 0};
         Value ->
-            try list_to_integer(string:trim(binary_to_list(Value))) of
+            %% digits only (what clients send) at once; else trimmed, as mochiweb read it
+            try binary_to_integer(Value) of
                 N when N >= 0 -> {ok, N};
                 _ -> error
-            catch error:badarg -> error
+            catch error:badarg -> trimmed_length(Value)
             end
+    end.
+
+trimmed_length(Value) ->
+    try list_to_integer(string:trim(binary_to_list(Value))) of
+        N when N >= 0 -> {ok, N};
+        _ -> error
+    catch error:badarg -> error
     end.
 
 not_allowed(Allow, Req) ->
