@@ -102,7 +102,10 @@ connect_with_backoff(Opts, Parent, Delay, Since) ->
 %% it for the attempt and wait for it; a shutdown from the parent meanwhile is obeyed.
 connect_trapped(Opts, Parent) ->
     process_flag(trap_exit, true),
-    Result = connect(Opts),
+    Result = case connect(Opts) of
+                 {ok, C} -> {ok, read_buffer(C)};
+                 Error -> Error
+             end,
     case Result of
         {ok, _} -> ok;
         {error, _} -> receive {'EXIT', P, _} when P =/= Parent -> ok after 1000 -> ok end
@@ -221,14 +224,13 @@ dead(Queue) -> <<Queue/binary, ":dead">>.
 connect(#{redis_url := Url}) ->
     case parse_url(Url) of
         {ok, Host, Port, Db, Password} ->
-            case eredis:start_link(Host, Port, Db, Password, no_reconnect) of
-                {ok, C} -> {ok, read_buffer(C)};
-                Error -> Error
-            end;
+            eredis:start_link(Host, Port, Db, Password, no_reconnect);
         {error, _} = Error ->
             Error
     end.
 
+%% A consumer's connection reads up to 64 KiB at a time (connect/1 itself, which the Erlang
+%% caller also uses, is left as eredis makes it).
 %% eredis 1.2.0 takes no socket options, and its socket reads at most the default 1460 bytes
 %% per {active, once} message: an 87 KiB Celery message came as 60 messages, each re-armed
 %% and re-parsed. The socket is the port linked to the client process; a larger buffer makes
