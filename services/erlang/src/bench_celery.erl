@@ -43,7 +43,7 @@ handle(Message, NowUs) ->
         {ok, #{id := Id, task := Name} = Meta, Args, Kwargs} ->
             Doc = case bench_celery_proto:call(Name, Args, Kwargs) of
                       {ok, Call} ->
-                          case bench_ops:safely(Name, fun() -> run(Call) end) of
+                          case bench_ops:safely(Name, fun() -> run(Call, Meta) end) of
                               {ok, Json} ->
                                   bench_celery_proto:success(Meta, Json, date(NowUs));
                               {error, Code, Text} ->
@@ -70,15 +70,15 @@ date(NowUs) ->
     bench_celery_proto:date_done(NowUs).
 
 %% An operation's result as JSON (iodata).
-run({echo, Text}) ->
+run({echo, Text}, #{plain := Plain}) ->
     case bench_ops:echo_text(Text) of
-        {ok, Same} -> {ok, jiffy:encode(Same)};
+        {ok, Same} -> {ok, bench_json:encode_string(Same, Plain)};
         {error, _, _} = Error -> Error
     end;
-run({diff, A, B}) ->
+run({diff, A, B}, _Meta) ->
     case bench_ops:diff_tokens(A, B) of
         {ok, Opcodes} -> {ok, bench_json:encode_opcode_list(Opcodes)};
         {error, _, _} = Error -> Error
     end;
-run(health) ->
+run(health, _Meta) ->
     {ok, bench_ops:health_body()}.

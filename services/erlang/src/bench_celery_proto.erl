@@ -21,7 +21,10 @@
                   task := binary() | undefined,
                   ignore_result := boolean(),
                   group := binary() | undefined,
-                  parent_id := binary() | undefined}.
+                  parent_id := binary() | undefined,
+                  %% the arguments' JSON has no backslash: none of their strings needs an
+                  %% escape (bench_json:encode_string/2)
+                  plain := boolean()}.
 -type call() :: {echo, binary()} | {diff, [binary()], [binary()]} | health.
 
 %% @doc Decodes an envelope. `{ok, ...}': a task with its arguments; `{bad, Meta, Why}':
@@ -38,7 +41,7 @@ decode(Message) ->
                 #{task := undefined} -> {bad, Meta, <<"the message has no task name">>};
                 _ ->
                     case body(Envelope) of
-                        {ok, Args, Kwargs} -> {ok, Meta, Args, Kwargs};
+                        {ok, Args, Kwargs, Plain} -> {ok, Meta#{plain := Plain}, Args, Kwargs};
                         {error, Why} -> {bad, Meta, Why}
                     end
             end;
@@ -123,7 +126,8 @@ meta(Id, Headers) ->
       task => binary_or_undefined(maps:get(<<"task">>, Headers, undefined)),
       ignore_result => maps:get(<<"ignore_result">>, Headers, false) =:= true,
       group => binary_or_undefined(maps:get(<<"group">>, Headers, undefined)),
-      parent_id => binary_or_undefined(maps:get(<<"parent_id">>, Headers, undefined))}.
+      parent_id => binary_or_undefined(maps:get(<<"parent_id">>, Headers, undefined)),
+      plain => false}.
 
 binary_or_undefined(B) when is_binary(B), B =/= <<>> -> B;
 binary_or_undefined(_) -> undefined.
@@ -153,11 +157,11 @@ body(_) ->
     {error, <<"the envelope has no string \"body\"">>}.
 
 args(Base64) ->
-    try base64:decode(Base64) of
+    try bench_base64:decode(Base64) of
         Raw ->
             case json(Raw) of
                 {ok, [Args, Kwargs, _Embed]} when is_list(Args), is_map(Kwargs) ->
-                    {ok, Args, Kwargs};
+                    {ok, Args, Kwargs, binary:match(Raw, <<"\\">>) =:= nomatch};
                 {ok, _} ->
                     {error, <<"the message body is not [args, kwargs, embed]">>};
                 {error, Why} ->

@@ -1,7 +1,7 @@
-%% @doc The http transport on mochiweb (chosen by measurement, see README.md): HTTP/1.1
-%% with keep-alive, `POST /echo', `POST /diff', `GET /health'. mochiweb serves each
-%% connection in its own process, under a socket server that traps exits: a crash while
-%% serving one connection never takes the listener down.
+%% @doc The http transport: HTTP/1.1 with keep-alive, `POST /echo', `POST /diff',
+%% `GET /health'. mochiweb's socket server accepts and runs each connection in its own
+%% process (a crash while serving one never takes the listener down); the connection loop,
+%% the request parsing (erlang:decode_packet/3) and the responses are this module's.
 -module(bench_http).
 
 -export([start_link/1, handle/1, loop/2]).
@@ -16,164 +16,160 @@
 -define(OCTETS, {<<"Content-Type">>, <<"application/octet-stream">>}).
 %% Waiting for the next request line on a new or kept-alive connection.
 -define(IDLE_TIMEOUT_MS, 60000).
-%% The request line from its first byte (5 to 10 s: the first byte may come during a quiet
-%% slice of this length, see first_bytes/3), and the header fields once the request line has come.
+%% The request line from its first byte, and the header fields once the request line has come.
 -define(HEADER_TIMEOUT_MS, 5000).
 -define(MAX_HEADERS, 1000).
 -define(BODY_TIMEOUT_MS, 10000).
 -define(MAX_CHUNK_LINE, 4096).
-%% A request line read in raw mode (first_bytes/3) longer than this is refused.
+%% A request line (or one header field) longer than this is refused.
 -define(MAX_REQUEST_LINE, 65536).
+%% A connection that has just carried more than this garbage-collects before it waits again.
+-define(GC_AFTER_BYTES, 1 bsl 20).
+%% The largest single read of a Content-Length body.
+-define(BODY_READ, 1 bsl 20).
 
 %% @doc Starts the mochiweb listener.
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(#{host := Host, port := Port, acceptors := N}) ->
-    %% mochiweb's socket server and request object, but our own connection loop (instead of
-    %% mochiweb_http's): a bounded header section, a 400 with the contract's body for a
-    %% malformed request line or header, a prompt close when the peer half-closes, and
-    %% persistence decided and announced per RFC 9112 (respond/5).
-    _ = mochiweb_clock:start(),   % the Date cache of mochiweb's own 100 Continue (recv_body/2)
+    %% mochiweb's socket server (listener and acceptor pool), our own connection loop: the
+    %% request head is parsed from a buffer with erlang:decode_packet/3 (the VM's own HTTP
+    %% parser, the one {packet, http} runs in the driver) and the body taken from the same
+    %% buffer, so a request costs one or two reads and one write, not a socket option change
+    %% and a message per header line (README.md "HTTP: CPU per request"). Bounded header
+    %% section, a 400 with the contract's body for a malformed request line or header, a
+    %% prompt close when the peer half-closes, persistence per RFC 9112 (respond/5).
     mochiweb_socket_server:start_link([{name, ?MODULE}, {ip, Host}, {port, Port},
                                        {acceptor_pool_size, N}, {nodelay, true},
+                                       %% the most one read hands over (mochiweb's: 8 KiB)
+                                       {buffer, 65536},
                                        {loop, {?MODULE, loop}}]).
 
-%% @doc One connection: requests until it closes (mochiweb_http:loop/3's job, bounded).
--spec loop(term(), term()) -> no_return().
-loop(Socket, Opts) ->
-    ok = mochiweb_socket:setopts(Socket, [{packet, http}]),
-    request_line(Socket, Opts, ?IDLE_TIMEOUT_MS).
+%% @doc One connection (mochiweb_socket_server's loop): requests until it closes.
+-spec loop(gen_tcp:socket(), term()) -> no_return().
+loop(Socket, _Opts) ->
+    idle(Socket, <<>>).
 
-request_line(Socket, Opts, Timeout) ->
-    request_line(Socket, Opts, Timeout, idle).
+%% Between requests: Buffer holds bytes already read past the previous request (pipelining).
+%% A request's first byte may take ?IDLE_TIMEOUT_MS; from it, the request line and then the
+%% header fields have ?HEADER_TIMEOUT_MS each.
+idle(Socket, <<>>) ->
+    case gen_tcp:recv(Socket, 0, ?IDLE_TIMEOUT_MS) of
+        {ok, Data} -> request_line(Socket, Data, deadline());
+        {error, _} -> close_socket(Socket)
+    end;
+idle(Socket, Buffer) ->
+    request_line(Socket, Buffer, deadline()).
 
-%% `idle': waiting for a request (Timeout is what is left of ?IDLE_TIMEOUT_MS); `started': its
-%% first bytes have come, and the line must be whole within ?HEADER_TIMEOUT_MS.
-request_line(Socket, Opts, Timeout, State) ->
-    ok = mochiweb_socket:setopts(Socket, [{active, once}]),
-    Slice = min(Timeout, ?HEADER_TIMEOUT_MS),
-    receive
-        {http, _, _} = Line ->
-            on_request_line(Line, Socket, Opts);
-        {tcp_closed, _} ->
-            close_socket(Socket);
-        {tcp_error, _, _} ->
-            close_socket(Socket);
-        {ssl_closed, _} ->
-            close_socket(Socket)
-    after Slice ->
-        %% Stop the socket's delivery, then look again: a line that came as the slice ended is
-        %% in the mailbox now (the port's messages come before its reply to setopts).
-        ok = mochiweb_socket:setopts(Socket, [{active, false}]),
-        receive
-            {http, _, _} = Late ->
-                on_request_line(Late, Socket, Opts);
-            {tcp_closed, _} ->
-                close_socket(Socket);
-            {tcp_error, _, _} ->
-                close_socket(Socket)
-        after 0 ->
-            case State of
-                idle -> first_bytes(Socket, Opts, Timeout - Slice);
-                %% a request line begun and not finished within ?HEADER_TIMEOUT_MS (slowloris)
-                started -> close_socket(Socket)
-            end
-        end
+deadline() ->
+    erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS.
+
+%% More bytes of the request head, by Deadline; a peer that closes or is too slow is closed.
+more(Socket, Buffer, Deadline) ->
+    case gen_tcp:recv(Socket, 0, max(0, Deadline - erlang:monotonic_time(millisecond))) of
+        {ok, Data} -> <<Buffer/binary, Data/binary>>;
+        {error, _} -> close_socket(Socket)
     end.
 
-on_request_line({http, _, {http_request, Method, Path, Version}}, Socket, Opts) ->
-    ok = mochiweb_socket:setopts(Socket, [{packet, httph}]),
-    Deadline = erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS,
-    headers(Socket, Opts, {Method, Path, Version}, [], 0, Deadline);
-on_request_line({http, _, {http_error, Blank}}, Socket, Opts) when Blank =:= "\r\n"; Blank =:= "\n" ->
-    request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started);
-on_request_line({http, _, _}, Socket, _Opts) ->
-    %% http_error, or a status line (http_response) where a request line belongs.
-    raw_bad_request(Socket, <<"malformed request line">>).
-
-%% No whole request line within a slice. {packet, http} shows nothing of a partial line, so look
-%% in raw mode: bytes already buffered come at once (a partial line), else wait for the first
-%% ones for the rest of the idle timeout. Only a connection quiet for a whole slice comes here:
-%% requests on a busy connection never leave {packet, http}.
-first_bytes(Socket, _Opts, IdleLeft) when IdleLeft =< 0 ->
-    close_socket(Socket);
-first_bytes(Socket, Opts, IdleLeft) ->
-    ok = mochiweb_socket:setopts(Socket, [{packet, raw}, {active, once}]),
-    receive
-        {tcp, _, Data} ->
-            whole_line(Socket, Opts, Data, erlang:monotonic_time(millisecond) + ?HEADER_TIMEOUT_MS);
-        {tcp_closed, _} ->
-            close_socket(Socket);
-        {tcp_error, _, _} ->
-            close_socket(Socket)
-    after IdleLeft ->
-        close_socket(Socket)
-    end.
-
-%% Raw bytes until the first line has ended, within ?HEADER_TIMEOUT_MS of the first of them;
-%% then they are given back to the socket (gen_tcp:unrecv/2) for the http parser. Given back
-%% while the line is still partial, the next {packet, http} read fails with emsgsize.
-whole_line(Socket, Opts, Buffer, Deadline) ->
-    case binary:match(Buffer, <<"\n">>) of
-        nomatch when byte_size(Buffer) > ?MAX_REQUEST_LINE ->
+request_line(Socket, Buffer, Deadline) ->
+    case erlang:decode_packet(http_bin, Buffer, []) of
+        {more, _} when byte_size(Buffer) > ?MAX_REQUEST_LINE ->
             raw_bad_request(Socket, <<"request line too long">>);
-        nomatch ->
-            ok = mochiweb_socket:setopts(Socket, [{active, once}]),
-            receive
-                {tcp, _, More} ->
-                    whole_line(Socket, Opts, <<Buffer/binary, More/binary>>, Deadline);
-                {tcp_closed, _} ->
-                    close_socket(Socket);
-                {tcp_error, _, _} ->
-                    close_socket(Socket)
-            after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
-                %% a request line begun and not finished in time (slowloris)
-                close_socket(Socket)
-            end;
-        _ ->
-            ok = gen_tcp:unrecv(Socket, Buffer),
-            ok = mochiweb_socket:setopts(Socket, [{packet, http}]),
-            request_line(Socket, Opts, ?HEADER_TIMEOUT_MS, started)
+        {more, _} ->
+            %% a request line begun and not finished in time (slowloris) is closed
+            request_line(Socket, more(Socket, Buffer, Deadline), Deadline);
+        {ok, {http_request, Method, Uri, Version}, Rest} ->
+            headers(Socket, Rest, {Method, Uri, Version}, [], 0, deadline());
+        {ok, {http_error, Blank}, Rest} when Blank =:= <<"\r\n">>; Blank =:= <<"\n">> ->
+            %% empty lines before a request line are ignored (RFC 9112 section 2.2)
+            request_line(Socket, Rest, Deadline);
+        {ok, _, _} ->
+            %% http_error, or a status line (http_response) where a request line belongs
+            raw_bad_request(Socket, <<"malformed request line">>);
+        {error, _} ->
+            raw_bad_request(Socket, <<"malformed request line">>)
     end.
 
-headers(Socket, _Opts, _Request, _Headers, ?MAX_HEADERS, _Deadline) ->
+headers(Socket, _Buffer, _Request, _Headers, ?MAX_HEADERS, _Deadline) ->
     raw_bad_request(Socket, <<"too many header fields">>);
-headers(Socket, Opts, Request, Headers, Count, Deadline) ->
-    ok = mochiweb_socket:setopts(Socket, [{active, once}]),
-    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
-    receive
-        {http, _, http_eoh} ->
-            ok = mochiweb_socket:setopts(Socket, [{packet, raw}]),
-            Req = mochiweb:new_request({Socket, Opts, Request, lists:reverse(Headers)}),
-            handle(Req),
-            after_response(Req);
-        {http, _, {http_header, _, Name, _, Value}} ->
-            headers(Socket, Opts, Request, [{Name, Value} | Headers], Count + 1, Deadline);
-        {http, _, _} ->
+headers(Socket, Buffer, Request, Headers, Count, Deadline) ->
+    case erlang:decode_packet(httph_bin, Buffer, []) of
+        {ok, {http_header, _, Name, _, Value}, Rest} ->
+            headers(Socket, Rest, Request, [{Name, Value} | Headers], Count + 1, Deadline);
+        {ok, http_eoh, Rest} ->
+            serve(Socket, Request, Headers, Rest);
+        {more, _} when byte_size(Buffer) > ?MAX_REQUEST_LINE ->
+            raw_bad_request(Socket, <<"header field too long">>);
+        {more, _} ->
+            headers(Socket, more(Socket, Buffer, Deadline), Request, Headers, Count, Deadline);
+        {ok, _, _} ->
             raw_bad_request(Socket, <<"malformed header field">>);
-        {tcp_closed, _} ->
-            close_socket(Socket);
-        {tcp_error, _, _} ->
-            close_socket(Socket);
-        {ssl_closed, _} ->
-            close_socket(Socket)
-    after Left ->
-        close_socket(Socket)
+        {error, _} ->
+            raw_bad_request(Socket, <<"malformed header field">>)
     end.
 
-after_response(Req) ->
-    Socket = mochiweb_request:get(socket, Req),
+%% The request as handle/1 sees it. `rest': bytes read past the head (the body's start, or
+%% a pipelined request); `read': whether the whole body has been read.
+serve(Socket, {Method, Uri, Version}, Headers, Rest) ->
+    Req = #{socket => Socket, method => Method, path => path(uri(Uri)), version => Version,
+            headers => fields(Headers, #{}), rest => Rest, read => false},
+    after_response(handle(Req)).
+
+%% The fields this server looks at, by lowercase name; repeated fields joined with ", " (as
+%% mochiweb_headers did, so that two Content-Lengths are malformed). decode_packet gives
+%% the names it knows as atoms (any case on the wire), others as binaries.
+fields([], Acc) ->
+    Acc;
+fields([{Name, Value} | Rest], Acc) ->
+    case field(Name) of
+        other -> fields(Rest, Acc);
+        Key ->
+            %% the list is in reverse order: a later field is prepended
+            fields(Rest, case Acc of
+                             #{Key := Later} -> Acc#{Key := <<Value/binary, ", ", Later/binary>>};
+                             _ -> Acc#{Key => Value}
+                         end)
+    end.
+
+field('Content-Length') -> content_length;
+field('Transfer-Encoding') -> transfer_encoding;
+field('Connection') -> connection;
+field(Name) when is_binary(Name) ->
+    case string:lowercase(Name) of
+        <<"expect">> -> expect;
+        <<"content-length">> -> content_length;
+        <<"transfer-encoding">> -> transfer_encoding;
+        <<"connection">> -> connection;
+        _ -> other
+    end;
+field(_) -> other.
+
+header(Key, #{headers := Headers}) ->
+    maps:get(Key, Headers, undefined).
+
+%% The request target as a path (what mochiweb:new_request/1 made of it).
+uri({abs_path, Path}) -> Path;
+uri({absoluteURI, _Scheme, _Host, _Port, Path}) -> Path;
+uri('*') -> <<"*">>;
+uri({scheme, Host, Port}) -> <<Host/binary, ":", Port/binary>>;
+uri(Other) when is_binary(Other) -> Other.
+
+%% The path without query and fragment (mochiweb_util:urlsplit_path/1).
+path(Target) ->
+    hd(binary:split(Target, [<<"?">>, <<"#">>])).
+
+after_response(#{socket := Socket} = Req) ->
     case persists(Req) of
         false ->
             close_socket(Socket);
         true ->
-            Opts = mochiweb_request:get(opts, Req),
-            mochiweb_request:cleanup(Req),
-            erlang:garbage_collect(),
-            ?MODULE:loop(Socket, Opts)
+            %% A big body is garbage now: give it back before waiting for the next request.
+            byte_size(maps:get(rest, Req)) + maps:get(body_size, Req, 0) > ?GC_AFTER_BYTES
+                andalso erlang:garbage_collect(),
+            idle(Socket, maps:get(rest, Req))
     end.
 
 close_socket(Socket) ->
-    mochiweb_socket:close(Socket),
+    gen_tcp:close(Socket),
     exit(normal).
 
 %% @doc Whether the connection persists after the response (RFC 9112 section 9.3), from the
@@ -196,37 +192,45 @@ keep_alive(Version, Connection) ->
 
 %% The request asked to persist, and its whole body was read (an unread body would be taken
 %% for the next request).
-persists(Req) ->
-    keep_alive(mochiweb_request:get(version, Req),
-               mochiweb_request:get_header_value("connection", Req))
-        andalso (get(mochiweb_request_recv) =:= true
-                 orelse (mochiweb_request:get_header_value("transfer-encoding", Req) =:= undefined
+persists(#{version := Version, read := Read} = Req) ->
+    keep_alive(Version, connection(header(connection, Req)))
+        andalso (Read
+                 orelse (header(transfer_encoding, Req) =:= undefined
                          andalso content_length(Req) =:= {ok, 0})).
+
+%% The Connection header as keep_alive/2 takes it; the values clients send most, as they
+%% send them, without the string functions.
+connection(<<"keep-alive">>) -> "keep-alive";
+connection(<<"Keep-Alive">>) -> "keep-alive";
+connection(<<"close">>) -> "close";
+connection(Value) -> as_list(Value).
+
+as_list(undefined) -> undefined;
+as_list(Value) -> binary_to_list(Value).
 
 %% The whole response in one write, its Connection header saying what happens next: `close'
 %% when the connection ends after it, `keep-alive' when an HTTP/1.0 connection persists (the
 %% client would otherwise wait for the close). `close' mode ends it whatever the request asked.
-respond(Req, Code, Headers, Body, Mode) ->
+%% Returns the request.
+respond(#{socket := Socket, method := Method, version := Version} = Req, Code, Headers, Body,
+        Mode) ->
     Connection = case Mode =:= close orelse not persists(Req) of
                      true -> [<<"Connection: close\r\n">>];
-                     false ->
-                         case mochiweb_request:get(version, Req) of
-                             {1, 0} -> [<<"Connection: keep-alive\r\n">>];
-                             _ -> []
-                         end
+                     false when Version =:= {1, 0} -> [<<"Connection: keep-alive\r\n">>];
+                     false -> []
                  end,
     Head = [<<"HTTP/1.1 ">>, integer_to_binary(Code), $\s, reason(Code), <<"\r\n">>,
             [[K, <<": ">>, V, <<"\r\n">>] || {K, V} <- Headers],
             <<"Content-Length: ">>, integer_to_binary(iolist_size(Body)), <<"\r\n">>,
             Connection, <<"\r\n">>],
-    Data = case mochiweb_request:get(method, Req) of
+    Data = case Method of
                'HEAD' -> Head;
                _ -> [Head, Body]
            end,
-    case mochiweb_socket:send(mochiweb_request:get(socket, Req), Data) of
-        ok -> ok;
-        %% the client went away: mochiweb's way to end the connection
-        _ -> exit(normal)
+    case gen_tcp:send(Socket, Data) of
+        ok -> Req;
+        %% the client went away
+        _ -> close_socket(Socket)
     end.
 
 reason(200) -> <<"OK">>;
@@ -236,26 +240,24 @@ reason(405) -> <<"Method Not Allowed">>;
 reason(413) -> <<"Content Too Large">>;
 reason(500) -> <<"Internal Server Error">>.
 
-%% A 400 written directly (there is no request object yet), then close.
+%% A 400 written directly (there is no request yet), then close.
 raw_bad_request(Socket, Message) ->
     Body = bench_ops:error_body(bad_request, Message),
-    _ = mochiweb_socket:setopts(Socket, [{packet, raw}]),
-    _ = mochiweb_socket:send(Socket, [<<"HTTP/1.1 400 Bad Request\r\n"
-                                        "Content-Type: application/json\r\n"
-                                        "Connection: close\r\n"
-                                        "Content-Length: ">>,
-                                      integer_to_binary(iolist_size(Body)),
-                                      <<"\r\n\r\n">>, Body]),
+    _ = gen_tcp:send(Socket, [<<"HTTP/1.1 400 Bad Request\r\n"
+                                "Content-Type: application/json\r\n"
+                                "Connection: close\r\n"
+                                "Content-Length: ">>,
+                              integer_to_binary(iolist_size(Body)),
+                              <<"\r\n\r\n">>, Body]),
     close_socket(Socket).
 
-%% @doc One request.
--spec handle(term()) -> term().
-handle(Req) ->
-    Method = mochiweb_request:get(method, Req),
-    Path = path(mochiweb_request:get(raw_path, Req)),
+%% @doc One request: answers it and returns it as it is after the answer (body read or not,
+%% the bytes read past it), or ends the connection.
+-spec handle(map()) -> map().
+handle(#{method := Method, path := Path} = Req) ->
     try route(Method, Path, Req)
     catch
-        %% mochiweb's own way to end a connection (the client went away, or close/1).
+        %% the connection was ended (the client went away, or close/1)
         exit:normal ->
             exit(normal);
         %% A chunked body over the limit, found while reading it.
@@ -263,28 +265,25 @@ handle(Req) ->
             reply_error(Req, too_large, <<"body is over the size limit">>, close),
             close(Req);
         Class:Reason:Stack ->
-            logger:error("http ~0p ~s failed: ~0p:~0p ~0p", [Method, Path, Class, Reason, Stack]),
+            logger:error("http ~0p ~s failed: ~0p:~0p ~0p", [Method, printable(Path), Class,
+                                                             Reason, Stack]),
             reply_error(Req, internal, <<"internal error">>, close),
             close(Req)
     end.
 
-path(RawPath) ->
-    {Path, _Query, _Fragment} = mochiweb_util:urlsplit_path(RawPath),
-    Path.
-
-route('POST', "/echo", Req) -> op(<<"echo">>, Req);
-route('POST', "/diff", Req) -> op(<<"diff">>, Req);
-route('GET', "/health", Req) ->
+route('POST', <<"/echo">>, Req) -> op(<<"echo">>, Req);
+route('POST', <<"/diff">>, Req) -> op(<<"diff">>, Req);
+route('GET', <<"/health">>, Req) ->
     respond(Req, 200, [?JSON], bench_ops:health_body(), keep);
-route(_Method, "/echo", Req) -> not_allowed("POST", Req);
-route(_Method, "/diff", Req) -> not_allowed("POST", Req);
-route(_Method, "/health", Req) -> not_allowed("GET", Req);
+route(_Method, <<"/echo">>, Req) -> not_allowed(<<"POST">>, Req);
+route(_Method, <<"/diff">>, Req) -> not_allowed(<<"POST">>, Req);
+route(_Method, <<"/health">>, Req) -> not_allowed(<<"GET">>, Req);
 route(_Method, Path, Req) ->
     reply_error(Req, unknown_op, iolist_to_binary(["no such path: ", printable(Path)]), keep).
 
 op(Op, Req) ->
     Max = maps:get(max_body_bytes, bench_ops:settings()),
-    case transfer_encoding(mochiweb_request:get_header_value("transfer-encoding", Req)) of
+    case transfer_encoding(as_list(header(transfer_encoding, Req))) of
         none -> op_length(Op, Req, Max);
         chunked -> op_chunked(Op, Req, Max);
         bad ->
@@ -303,13 +302,14 @@ transfer_encoding(Value) ->
         _ -> bad
     end.
 
-op_chunked(Op, Req, Max) ->
+op_chunked(Op, #{socket := Socket, rest := Rest} = Req, Max) ->
+    %% The chunked body is read from the socket in line mode: what was read past the head
+    %% goes back to the socket first.
+    ok = gen_tcp:unrecv(Socket, Rest),
     continue(Req),
-    case read_chunked(mochiweb_request:get(socket, Req), Max) of
+    case read_chunked(Socket, Max) of
         {ok, Body} ->
-            %% mochiweb's own record that the body was read (for should_close/1).
-            put(mochiweb_request_recv, true),
-            run(Op, Body, Req);
+            run(Op, Body, Req#{read := true, rest := <<>>, body_size => byte_size(Body)});
         {error, too_large} ->
             reply_error(Req, too_large, <<"body is over the size limit">>, close),
             close(Req);
@@ -320,23 +320,26 @@ op_chunked(Op, Req, Max) ->
             close(Req)
     end.
 
-continue(Req) ->
-    case mochiweb_request:get_header_value("expect", Req) of
+%% `Expect: 100-continue': the client waits for this before it sends the body.
+continue(#{socket := Socket, version := Version} = Req) when Version >= {1, 1} ->
+    case header(expect, Req) of
         undefined -> ok;
         V ->
-            case string:lowercase(V) of
-                "100-continue" ->
-                    mochiweb_socket:send(mochiweb_request:get(socket, Req),
-                                         <<"HTTP/1.1 100 Continue\r\n\r\n">>);
+            case string:lowercase(string:trim(V)) of
+                <<"100-continue">> ->
+                    _ = gen_tcp:send(Socket, <<"HTTP/1.1 100 Continue\r\n\r\n">>),
+                    ok;
                 _ -> ok
             end
-    end.
+    end;
+continue(_Req) ->
+    ok.
 
 %% Reads exactly the chunked body, nothing past it (a pipelined request may follow): lines
 %% in `{packet, line}' mode (at most ?MAX_CHUNK_LINE bytes), chunk data by exact length.
 read_chunked(Socket, Max) ->
     Result = read_chunks(Socket, Max, 0, []),
-    _ = mochiweb_socket:setopts(Socket, [{packet, raw}]),
+    _ = inet:setopts(Socket, [{packet, raw}]),
     Result.
 
 read_chunks(Socket, Max, Total, Acc) ->
@@ -351,8 +354,8 @@ read_chunks(Socket, Max, Total, Acc) ->
                     end;
                 {ok, Size} when Total + Size > Max -> {error, too_large};
                 {ok, Size} ->
-                    ok = mochiweb_socket:setopts(Socket, [{packet, raw}]),
-                    case mochiweb_socket:recv(Socket, Size + 2, ?BODY_TIMEOUT_MS) of
+                    ok = inet:setopts(Socket, [{packet, raw}]),
+                    case gen_tcp:recv(Socket, Size + 2, ?BODY_TIMEOUT_MS) of
                         {ok, <<Data:Size/binary, "\r\n">>} ->
                             read_chunks(Socket, Max, Total + Size, [Data | Acc]);
                         {ok, _} -> {error, bad};
@@ -372,8 +375,8 @@ read_trailers(Socket, N) ->
 
 %% One LF-terminated line, without its CRLF (or LF).
 read_line(Socket) ->
-    ok = mochiweb_socket:setopts(Socket, [{packet, line}, {packet_size, ?MAX_CHUNK_LINE}]),
-    case mochiweb_socket:recv(Socket, 0, ?BODY_TIMEOUT_MS) of
+    ok = inet:setopts(Socket, [{packet, line}, {packet_size, ?MAX_CHUNK_LINE}]),
+    case gen_tcp:recv(Socket, 0, ?BODY_TIMEOUT_MS) of
         {ok, Line} ->
             case binary:split(Line, <<"\n">>) of
                 [L, <<>>] -> {ok, string:trim(L, trailing, "\r")};
@@ -416,47 +419,77 @@ op_length(Op, Req, Max) ->
             %% Answered before reading the body; the connection is closed after. A body
             %% of modest size is read and dropped first, so that closing with unread data
             %% does not reset the connection before the client has read the answer.
-            Response = reply_error(Req, too_large, iolist_to_binary(io_lib:format(
+            reply_error(Req, too_large, iolist_to_binary(io_lib:format(
                     "Content-Length ~b is over the limit of ~b bytes", [Length, Max])), close),
             Length =< ?DRAIN_MAX andalso drain(Req, Length),
-            close(Req),
-            Response;
-        {ok, _} ->
-            Body = try mochiweb_request:recv_body(Max, Req) of
-                       undefined -> <<>>;
-                       B -> B
-                   catch
-                       %% The client sent less than its Content-Length and stopped (EOF,
-                       %% reset or timeout): nothing to answer, the connection is closed.
-                       exit:Reason when Reason =/= normal ->
-                           close(Req)
-                   end,
-            run(Op, Body, Req);
+            close(Req);
+        {ok, Length} ->
+            case body(Req, Length) of
+                {ok, Body, Rest} ->
+                    run(Op, Body, Req#{read := true, rest := Rest, body_size => Length});
+                %% The client sent less than its Content-Length and stopped (EOF, reset or
+                %% timeout): nothing to answer, the connection is closed.
+                closed ->
+                    close(Req)
+            end;
         error ->
             reply_error(Req, bad_request, <<"malformed Content-Length">>, close),
             close(Req)
     end.
 
-drain(_Req, 0) ->
+%% Exactly Length bytes of body: from what was read with the head, then from the socket
+%% (one read for the rest of a body up to 1 MiB, which the driver allocates at its size).
+body(#{rest := Rest}, Length) when byte_size(Rest) >= Length ->
+    <<Body:Length/binary, After/binary>> = Rest,
+    {ok, Body, After};
+body(#{socket := Socket, rest := Rest} = Req, Length) ->
+    continue(Req),
+    case recv_exactly(Socket, Length - byte_size(Rest), [Rest]) of
+        {ok, Parts} -> {ok, iolist_to_binary(Parts), <<>>};
+        closed -> closed
+    end.
+
+recv_exactly(_Socket, 0, Acc) ->
+    {ok, lists:reverse(Acc)};
+recv_exactly(Socket, Left, Acc) ->
+    N = min(Left, ?BODY_READ),
+    case gen_tcp:recv(Socket, N, ?BODY_TIMEOUT_MS) of
+        {ok, Data} -> recv_exactly(Socket, Left - N, [Data | Acc]);
+        {error, _} -> closed
+    end.
+
+%% Reads and drops Length bytes of body (what came with the head first), for at most
+%% ?DRAIN_TIMEOUT_MS per read.
+drain(#{rest := Rest, socket := Socket}, Length) ->
+    drain_socket(Socket, Length - min(Length, byte_size(Rest))).
+
+drain_socket(_Socket, 0) ->
     true;
-drain(Req, Left) ->
+drain_socket(Socket, Left) ->
     Chunk = min(Left, 1 bsl 20),
-    try mochiweb_request:recv(Chunk, ?DRAIN_TIMEOUT_MS, Req) of
-        _ -> drain(Req, Left - Chunk)
-    catch
-        %% mochiweb exits when the client stops sending or goes away: done either way.
-        exit:_ -> true
+    case gen_tcp:recv(Socket, Chunk, ?DRAIN_TIMEOUT_MS) of
+        {ok, _} -> drain_socket(Socket, Left - Chunk);
+        %% the client stopped sending or went away: done either way
+        {error, _} -> true
     end.
 
 content_length(Req) ->
-    case mochiweb_request:get_header_value("content-length", Req) of
+    case header(content_length, Req) of
         undefined -> {ok, 0};
         Value ->
-            try list_to_integer(string:trim(Value)) of
+            %% digits only (what clients send) at once; else trimmed, as mochiweb read it
+            try binary_to_integer(Value) of
                 N when N >= 0 -> {ok, N};
                 _ -> error
-            catch error:badarg -> error
+            catch error:badarg -> trimmed_length(Value)
             end
+    end.
+
+trimmed_length(Value) ->
+    try list_to_integer(string:trim(binary_to_list(Value))) of
+        N when N >= 0 -> {ok, N};
+        _ -> error
+    catch error:badarg -> error
     end.
 
 not_allowed(Allow, Req) ->
@@ -467,11 +500,9 @@ not_allowed(Allow, Req) ->
 reply_error(Req, Code, Message, Mode) ->
     respond(Req, status(Code), [?JSON], bench_ops:error_body(Code, Message), Mode).
 
-%% Ends the connection after a response sent with `Connection: close' (mochiweb would
-%% keep it open once the body has been read): the way mochiweb_http closes one itself.
-close(Req) ->
-    mochiweb_socket:close(mochiweb_request:get(socket, Req)),
-    exit(normal).
+%% Ends the connection after a response sent with `Connection: close'.
+close(#{socket := Socket}) ->
+    close_socket(Socket).
 
 status(bad_request) -> 400;
 status(unknown_op) -> 404;
@@ -479,5 +510,5 @@ status(too_large) -> 413;
 status(internal) -> 500.
 
 printable(Path) ->
-    Short = lists:sublist(Path, 64),
-    [if C >= 32, C < 127 -> C; true -> $? end || C <- Short].
+    Short = binary:part(Path, 0, min(byte_size(Path), 64)),
+    << <<(if C >= 32, C < 127 -> C; true -> $? end)>> || <<C>> <= Short >>.

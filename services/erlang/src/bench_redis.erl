@@ -102,7 +102,10 @@ connect_with_backoff(Opts, Parent, Delay, Since) ->
 %% it for the attempt and wait for it; a shutdown from the parent meanwhile is obeyed.
 connect_trapped(Opts, Parent) ->
     process_flag(trap_exit, true),
-    Result = connect(Opts),
+    Result = case connect(Opts) of
+                 {ok, C} -> {ok, read_buffer(C)};
+                 Error -> Error
+             end,
     case Result of
         {ok, _} -> ok;
         {error, _} -> receive {'EXIT', P, _} when P =/= Parent -> ok after 1000 -> ok end
@@ -225,6 +228,17 @@ connect(#{redis_url := Url}) ->
         {error, _} = Error ->
             Error
     end.
+
+%% A consumer's connection reads up to 64 KiB at a time (connect/1 itself, which the Erlang
+%% caller also uses, is left as eredis makes it).
+%% eredis 1.2.0 takes no socket options, and its socket reads at most the default 1460 bytes
+%% per {active, once} message: an 87 KiB Celery message came as 60 messages, each re-armed
+%% and re-parsed. The socket is the port linked to the client process; a larger buffer makes
+%% that a few reads.
+read_buffer(C) ->
+    {links, Links} = process_info(C, links),
+    [ok = inet:setopts(Port, [{buffer, 65536}]) || Port <- Links, is_port(Port)],
+    C.
 
 %% @doc redis://[:password@]host:port[/db] as {ok, Host, Port, Db, Password}.
 -spec parse_url(string()) -> {ok, string(), inet:port_number(), non_neg_integer(), string()}

@@ -41,3 +41,24 @@ encode_opcodes_test() ->
     ?assertEqual(<<"{\"opcodes\":[[\"equal\",0,1,0,1],[\"insert\",1,1,1,3]]}">>,
                  iolist_to_binary(bench_json:encode_opcodes([{equal, 0, 1, 0, 1},
                                                              {insert, 1, 1, 1, 3}]))).
+
+%% encode_string/2 writes what jiffy:encode/1 writes: for a string decoded from JSON without a
+%% backslash (plain) and, by jiffy, for any other.
+encode_string_test() ->
+    rand:seed(exsss, {7, 8, 9}),
+    Cases = [<<>>, <<"plain">>, <<"a\"b">>, <<"back\\slash">>, <<"tab\there">>, <<0, 1, 31, 32>>,
+             <<"del", 127>>, <<"slash/ok">>, <<"h", 16#e9/utf8, "llo">>, <<16#2028/utf8, 16#2029/utf8>>,
+             <<16#10FFFF/utf8, 16#FFFD/utf8>>, binary:copy(<<"0123456789abcdef">>, 4096)]
+        ++ [unicode:characters_to_binary([rand:uniform(16#D7FF) || _ <- lists:seq(1, 200)])
+            || _ <- lists:seq(1, 50)]
+        ++ [<< <<(rand:uniform(128) - 1)>> || _ <- lists:seq(1, 300)>> || _ <- lists:seq(1, 50)],
+    Plain = [begin
+                 Json = iolist_to_binary(jiffy:encode([T])),
+                 [Decoded] = jiffy:decode(Json),
+                 IsPlain = binary:match(Json, <<"\\">>) =:= nomatch,
+                 ?assertEqual({T, iolist_to_binary(jiffy:encode(T))},
+                              {T, iolist_to_binary(bench_json:encode_string(Decoded, IsPlain))}),
+                 IsPlain
+             end || T <- Cases],
+    %% both paths were taken
+    ?assert(lists:member(true, Plain) andalso lists:member(false, Plain)).
