@@ -104,6 +104,36 @@ class HttpServersTest {
         };
     }
 
+    /**
+     * Bodies below, at and above the 64 KiB budget threshold and bigger than a read buffer,
+     * written in pieces with pauses (so the server reads each over several wake-ups), come
+     * back byte for byte on one connection. Regression test for reading the body in bulk
+     * (UndertowHttpServer.receive) rather than with Undertow's receiveFullBytes.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"netty", "undertow", "jdk"})
+    void echoesBodiesWrittenInPieces(String server) throws Exception {
+        Service service = new Service(Settings.defaults());
+        try (HttpTransport t = start(server, service); Conn c = new Conn(t.port())) {
+            for (int size : new int[] {0, 1, 16_363, 16_365, 65_535, 65_536, 65_537, 1_048_579}) {
+                byte[] body = new byte[size];
+                for (int i = 0; i < size; i++) {
+                    body[i] = (byte) (i * 31 + size);
+                }
+                c.sendHead("POST", "/echo", "Content-Length: " + size + "\r\n");
+                int piece = Math.max(1, size / 5);
+                for (int off = 0; off < size; off += piece) {
+                    c.out.write(body, off, Math.min(piece, size - off));
+                    c.out.flush();
+                    Thread.sleep(5);
+                }
+                Res r = c.read();
+                assertEquals(200, r.status(), server + " echo of " + size + " bytes");
+                assertArrayEquals(body, r.body(), server + " echo of " + size + " bytes");
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"netty", "undertow", "jdk"})
     void servesTheContractOnOneKeepAliveConnection(String server) throws Exception {
