@@ -1,0 +1,3 @@
+module interopbench/go
+
+go 1.26
