@@ -3,6 +3,7 @@ module interopbench/go
 go 1.26.0
 
 require (
+	github.com/pebbe/zmq4 v1.4.0
 	golang.org/x/sys v0.49.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12

@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"interopbench/go/internal/benchpb"
+	"interopbench/go/internal/caller"
+)
+
+// maxMessage is what the contract's servers accept and send: 16 MiB + 64 KiB.
+const maxMessage = 16<<20 + 64<<10
+
+// grpcClient calls bench.v1.Bench/Echo or /Diff on its own grpc-go connection (HTTP/2, one
+// per user, as each of Python's users has its own channel). A status other than OK is a
+// reply with an error status (wrong), except UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED,
+// which mean no reply came (an error).
+type grpcClient struct {
+	target  string
+	timeout time.Duration
+	conn    *grpc.ClientConn
+	stub    benchpb.BenchClient
+	echo    *benchpb.Blob
+	diff    *benchpb.DiffRequest
+	err     error
+}
+
+func newGRPC(cfg *caller.Config, timeout time.Duration) *grpcClient {
+	t := cfg.Target
+	c := &grpcClient{target: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), timeout: timeout}
+	if cfg.Request.Op == "echo" {
+		c.echo = &benchpb.Blob{Data: cfg.Request.Body}
+	} else {
+		var doc struct {
+			A *[]string `json:"a"`
+			B *[]string `json:"b"`
+		}
+		if err := json.Unmarshal(cfg.Request.Body, &doc); err != nil || doc.A == nil || doc.B == nil {
+			c.err = fmt.Errorf("grpc: Diff takes the body's a and b, lists of strings")
+		} else {
+			c.diff = &benchpb.DiffRequest{A: *doc.A, B: *doc.B}
+		}
+	}
+	return c
+}
+
+func (c *grpcClient) connect() error {
+	conn, err := grpc.NewClient("passthrough:///"+c.target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)))
+	if err != nil {
+		return fmt.Errorf("grpc: %s: %w", c.target, err)
+	}
+	c.conn, c.stub = conn, benchpb.NewBenchClient(conn)
+	return nil
+}
+
+func (c *grpcClient) Call() (caller.Reply, error) {
+	if c.err != nil {
+		return caller.Reply{}, c.err
+	}
+	if c.conn == nil {
+		if err := c.connect(); err != nil {
+			return caller.Reply{}, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if c.echo != nil {
+		r, err := c.stub.Echo(ctx, c.echo)
+		if err != nil {
+			return c.failed(err)
+		}
+		return caller.Reply{OK: true, Status: "OK", Body: r.GetData()}, nil
+	}
+	r, err := c.stub.Diff(ctx, c.diff)
+	if err != nil {
+		return c.failed(err)
+	}
+	ops := make([]caller.Opcode, len(r.GetOpcodes()))
+	for i, o := range r.GetOpcodes() {
+		ops[i] = caller.Opcode{Tag: o.GetTag(), I1: int64(o.GetI1()), I2: int64(o.GetI2()), J1: int64(o.GetJ1()),
+			J2: int64(o.GetJ2())}
+	}
+	return caller.Reply{OK: true, Status: "OK", HasOpcodes: true, Opcodes: ops}, nil
+}
+
+func (c *grpcClient) failed(err error) (caller.Reply, error) {
+	s := status.Convert(err)
+	switch s.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return caller.Reply{}, fmt.Errorf("grpc: %s: %s: %s", c.target, s.Code(), s.Message())
+	}
+	return caller.Reply{OK: false, Status: s.Code().String(), Body: []byte(s.Message())}, nil
+}
+
+func (c *grpcClient) Close() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
+}
