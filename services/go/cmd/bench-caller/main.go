@@ -7,7 +7,8 @@
 // Environment: BENCH_MASTER_TIMEOUT_S (default 10): exit non-zero after that long without a
 // word from the master; BENCH_CALLER_CPU=1: report this process's CPU seconds at each phase
 // boundary in bench_results (for hosts the harness cannot sample); BENCH_GO_HTTP=nethttp: the
-// http client on net/http instead of the raw keep-alive client (CALLER.md compares them).
+// http client on net/http instead of the raw keep-alive client (CALLER.md compares them);
+// BENCH_GO_CPUPROFILE=PREFIX: write a pprof CPU profile of the whole run to PREFIX.<pid>.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -50,6 +52,19 @@ func run() int {
 			return 2
 		}
 		timeout = time.Duration(s * float64(time.Second))
+	}
+	if prefix := os.Getenv("BENCH_GO_CPUPROFILE"); prefix != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench-caller: BENCH_GO_CPUPROFILE: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-caller: BENCH_GO_CPUPROFILE: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	logger := log.New(os.Stderr, "bench-caller: ", log.LstdFlags|log.Lmicroseconds)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -27,6 +27,10 @@ const (
 	helloEvery      = 500 * time.Millisecond
 	statsEvery      = 3 * time.Second
 	readyRetryEvery = time.Second // client_ready again until ack (a ROUTER may drop a reconnecting peer's first)
+	// firstContact: how long the master may take to answer at all. The harness starts the
+	// master and the caller together, and waits 60 s for bench_hello; a loaded machine can
+	// take longer than BENCH_MASTER_TIMEOUT_S to start Locust's master.
+	firstContact = 60 * time.Second
 )
 
 // Options configure a worker.
@@ -48,7 +52,7 @@ type Worker struct {
 	backlog []locust.Message
 
 	lastHeard, nextHeartbeat, nextHello, nextStats, nextReady time.Time
-	acked                                                     bool
+	acked, everHeard                                          bool
 	state                                                     string
 	cfg                                                       *caller.Config
 	engine                                                    *caller.Engine
@@ -95,6 +99,7 @@ func Run(ctx context.Context, o Options) error {
 			switch {
 			case err == nil:
 				w.lastHeard = time.Now()
+				w.everHeard = true
 				got = true
 			case errors.Is(err, locust.ErrNoMessage):
 			default:
@@ -145,7 +150,12 @@ func (w *Worker) sendReady() {
 
 func (w *Worker) timers() error {
 	now := time.Now()
-	if now.Sub(w.lastHeard) > w.o.MasterTimeout {
+	if !w.everHeard && now.Sub(w.lastHeard) > max(firstContact, w.o.MasterTimeout) {
+		return fmt.Errorf("no Locust master answered at %s within %s; start the master first (locust --master "+
+			"--master-bind-host %s --master-bind-port %d) or fix --master-host/--master-port", w.ch.Endpoint,
+			max(firstContact, w.o.MasterTimeout), w.o.MasterHost, w.o.MasterPort)
+	}
+	if w.everHeard && now.Sub(w.lastHeard) > w.o.MasterTimeout {
 		w.stopEngine()
 		return fmt.Errorf("the Locust master at %s was silent for more than %s (BENCH_MASTER_TIMEOUT_S); "+
 			"giving up (is the master running? it answers every heartbeat)", w.ch.Endpoint, w.o.MasterTimeout)
