@@ -196,10 +196,12 @@ func callerTag() string {
 	return strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 }
 
+var clientArg, skipArg = []byte("REPLY"), []byte("SKIP")
+
 // redisQueue LPUSHes `<op> <request-id> <reply-key>\n<body>` to the service's queue and
 // BRPOPs the reply `<status> <request-id>\n<body>` from the user's own reply key, both
-// commands in one write. A reply to another request id (left by a call that timed out) is
-// skipped.
+// commands in one write (the LPUSH's reply skipped). A reply to another request id (left by
+// a call that timed out) is skipped.
 type redisQueue struct {
 	c        *resp
 	queue    []byte
@@ -252,13 +254,13 @@ func (q *redisQueue) exchange() (caller.Reply, error) {
 	q.msg = append(q.msg, q.key...)
 	q.msg = append(q.msg, '\n')
 	q.msg = append(q.msg, q.body...)
+	// CLIENT REPLY SKIP: Redis sends no reply to the LPUSH, so the one read after this write
+	// is the BRPOP's reply (the LPUSH's would come first, alone, and cost a read of its own)
+	q.c.command("CLIENT", clientArg, skipArg)
 	q.c.command("LPUSH", q.queue, q.msg)
 	q.c.command("BRPOP", q.key, q.block)
 	if err := q.c.flush(); err != nil {
 		return caller.Reply{}, err
-	}
-	if _, err := q.c.reply(); err != nil {
-		return caller.Reply{}, fmt.Errorf("redis: LPUSH %s: %w", q.queue, err)
 	}
 	for {
 		v, err := q.c.reply()
