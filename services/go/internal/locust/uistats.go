@@ -19,7 +19,8 @@ type UIStats struct {
 	maxMs         float64
 	minMs         float64 // < 0: none
 	contentLength int64
-	times         map[int64]int64
+	small         [100]int64      // response times 0..99 ms (no map update per request)
+	times         map[int64]int64 // 100 ms and over
 	perSec        map[int64]int64
 	failPerSec    map[int64]int64
 	lastRequest   float64 // Unix seconds; < 0: none
@@ -35,6 +36,7 @@ func NewUIStats() *UIStats {
 
 func (s *UIStats) reset() {
 	s.requests, s.failures, s.totalMs, s.maxMs, s.minMs, s.contentLength = 0, 0, 0, 0, -1, 0
+	s.small = [100]int64{}
 	s.times = map[int64]int64{}
 	s.perSec = map[int64]int64{}
 	s.failPerSec = map[int64]int64{}
@@ -68,7 +70,11 @@ func (s *UIStats) Log(ms float64, length int, failed bool, nowS float64) {
 	if s.minMs < 0 || ms < s.minMs {
 		s.minMs = ms
 	}
-	s.times[b]++
+	if b < 100 {
+		s.small[b]++
+	} else {
+		s.times[b]++
+	}
 	s.contentLength += int64(length)
 	if failed {
 		s.failures++
@@ -88,6 +94,9 @@ func (s *UIStats) drainInto(into *UIStats) {
 		into.minMs = s.minMs
 	}
 	into.contentLength += s.contentLength
+	for i, v := range s.small {
+		into.small[i] += v
+	}
 	for k, v := range s.times {
 		into.times[k] += v
 	}
@@ -114,9 +123,22 @@ func (s *UIStats) entry(name, method string) map[string]any {
 		"name": name, "method": method, "last_request_timestamp": last, "start_time": s.startTime,
 		"num_requests": s.requests, "num_none_requests": int64(0), "num_failures": s.failures,
 		"total_response_time": s.totalMs, "max_response_time": s.maxMs, "min_response_time": minMs,
-		"total_content_length": s.contentLength, "response_times": s.times, "num_reqs_per_sec": s.perSec,
+		"total_content_length": s.contentLength, "response_times": s.responseTimes(), "num_reqs_per_sec": s.perSec,
 		"num_fail_per_sec": s.failPerSec,
 	}
+}
+
+func (s *UIStats) responseTimes() map[int64]int64 {
+	out := make(map[int64]int64, len(s.times)+8)
+	for k, v := range s.times {
+		out[k] = v
+	}
+	for i, v := range s.small {
+		if v != 0 {
+			out[int64(i)] = v
+		}
+	}
+	return out
 }
 
 // Report is the data of Locust's `stats` message: every user's counts since the last report

@@ -27,8 +27,14 @@ func New(cfg *caller.Config, user int) caller.Client {
 	timeout := time.Duration(cfg.TimeoutS * float64(time.Second))
 	switch cfg.Target.Transport {
 	case "http":
-		if os.Getenv("BENCH_GO_HTTP") == "nethttp" {
+		switch os.Getenv("BENCH_GO_HTTP") {
+		case "nethttp":
 			return newNetHTTP(cfg, timeout)
+		case "blocking":
+			ensureProcs(user + 4)
+			c := newHTTP(cfg, timeout)
+			c.blocking = true
+			return c
 		}
 		return newHTTP(cfg, timeout)
 	case "zmq":

@@ -21,7 +21,9 @@ import (
 type rawHTTP struct {
 	addr     string
 	request  []byte
-	conn     net.Conn
+	blocking bool // BENCH_GO_HTTP=blocking: blocking system calls (blockingConn)
+	timeout  time.Duration
+	conn     conn
 	r        *bufio.Reader
 	body     []byte
 	deadline deadline
@@ -32,12 +34,24 @@ func newHTTP(cfg *caller.Config, timeout time.Duration) *rawHTTP {
 	addr := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 	head := fmt.Sprintf("POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"+
 		"Content-Length: %d\r\n\r\n", cfg.Request.Op, addr, len(cfg.Request.Body))
-	return &rawHTTP{addr: addr, request: append([]byte(head), cfg.Request.Body...),
+	return &rawHTTP{addr: addr, request: append([]byte(head), cfg.Request.Body...), timeout: timeout,
 		deadline: deadline{timeout: timeout}}
 }
 
+// conn is a net.Conn or a blockingConn.
+type conn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
 func (c *rawHTTP) connect() error {
-	conn, err := net.DialTimeout("tcp", c.addr, connectTimeout)
+	var conn conn
+	var err error
+	if c.blocking {
+		conn, err = dialBlocking(c.addr, c.timeout)
+	} else {
+		conn, err = net.DialTimeout("tcp", c.addr, connectTimeout)
+	}
 	if err != nil {
 		return fmt.Errorf("http: connect %s: %w", c.addr, err)
 	}
