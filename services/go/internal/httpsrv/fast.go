@@ -28,10 +28,15 @@ func newFast(svc *core.Service) *fast {
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
 		DisableHeaderNamesNormalizing: false,
-		ReadTimeout:                   0,
-		IdleTimeout:                   5 * time.Minute,
-		ReadBufferSize:                16 * 1024,
-		CloseOnShutdown:               true,
+		// a request begun must be read within HeaderTimeout of its first byte (slowloris),
+		// its body within BodyTimeout; an idle keep-alive connection waits up to IdleTimeout
+		ReadTimeout: HeaderTimeout,
+		IdleTimeout: IdleTimeout,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: BodyTimeout}
+		},
+		ReadBufferSize:  16 * 1024,
+		CloseOnShutdown: true,
 	}
 	return f
 }

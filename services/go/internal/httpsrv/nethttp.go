@@ -46,8 +46,7 @@ func (n *netHTTP) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (n *netHTTP) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: n, IdleTimeout: 5 * time.Minute, ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog: nil}
+	srv := &http.Server{Handler: n, IdleTimeout: IdleTimeout, ReadHeaderTimeout: HeaderTimeout}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"interopbench/go/internal/core"
 )
@@ -15,6 +16,13 @@ import (
 const (
 	JSON   = "application/json"
 	Octets = "application/octet-stream"
+)
+
+// Timeouts of both servers: a request's headers (slowloris), its body, an idle keep-alive connection.
+const (
+	HeaderTimeout = 10 * time.Second
+	BodyTimeout   = 2 * time.Minute
+	IdleTimeout   = 5 * time.Minute
 )
 
 // Route is one path: its method, op and reply content type.
