@@ -19,8 +19,10 @@ type Opcode struct {
 type block struct{ i, j, k int }
 
 type matcher struct {
-	a, b []int32   // interned ids; a token of a that is not in b is -1
-	b2j  [][]int32 // id -> indices in b (ascending); nil for popular ids
+	a, b []int32 // interned ids; a token of a that is not in b is -1
+	// b2j as one flat array: the indices in b (ascending) of id are at[start[id]:start[id+1]];
+	// a popular id has an empty range
+	start, at []int32
 	// find_longest_match's j2len dictionaries as two rows indexed by j+1, cleared after use
 	prev, cur       []int32
 	prevSet, curSet []int32
@@ -56,25 +58,37 @@ func Opcodes(a, b []string) []Opcode {
 func newMatcher(a, b []string) *matcher {
 	ids := make(map[string]int32, len(b))
 	bi := make([]int32, len(b))
-	var b2j [][]int32
+	var count []int32
 	for j, s := range b {
 		id, ok := ids[s]
 		if !ok {
-			id = int32(len(b2j))
+			id = int32(len(count))
 			ids[s] = id
-			b2j = append(b2j, nil)
+			count = append(count, 0)
 		}
 		bi[j] = id
-		b2j[id] = append(b2j[id], int32(j))
+		count[id]++
 	}
 	// __chain_b: with autojunk and len(b) >= 200, tokens occurring more than len(b)//100 + 1
 	// times are popular: removed from b2j (never anchors), still equal in the extensions.
+	popular := int32(-1)
 	if n := len(b); n >= 200 {
-		ntest := n/100 + 1
-		for id, idx := range b2j {
-			if len(idx) > ntest {
-				b2j[id] = nil
-			}
+		popular = int32(n/100 + 1)
+	}
+	start := make([]int32, len(count)+1)
+	for id, c := range count {
+		if popular >= 0 && c > popular {
+			c = 0
+		}
+		start[id+1] = start[id] + c
+	}
+	at := make([]int32, start[len(count)])
+	fill := count[:0:0]
+	fill = append(fill, start[:len(count)]...)
+	for j, id := range bi {
+		if start[id+1] > start[id] {
+			at[fill[id]] = int32(j)
+			fill[id]++
 		}
 	}
 	ai := make([]int32, len(a))
@@ -85,45 +99,44 @@ func newMatcher(a, b []string) *matcher {
 			ai[i] = -1
 		}
 	}
-	return &matcher{a: ai, b: bi, b2j: b2j,
+	return &matcher{a: ai, b: bi, start: start, at: at,
 		prev: make([]int32, len(b)+1), cur: make([]int32, len(b)+1)}
 }
 
 // longest is find_longest_match(alo, ahi, blo, bhi) with no junk.
 func (m *matcher) longest(alo, ahi, blo, bhi int) block {
-	a, b := m.a, m.b
+	a, b, start, at := m.a, m.b, m.start, m.at
+	prev, cur, prevSet, curSet := m.prev, m.cur, m.prevSet[:0], m.curSet[:0]
 	besti, bestj, bestsize := alo, blo, 0
 	// prev[j+1] is j2len[j] of the previous row (0 when absent); cur is the row being built.
 	for i := alo; i < ahi; i++ {
-		var js []int32
 		if id := a[i]; id >= 0 {
-			js = m.b2j[id]
-		}
-		for _, jj := range js {
-			j := int(jj)
-			if j < blo {
-				continue
+			for _, jj := range at[start[id]:start[id+1]] {
+				j := int(jj)
+				if j < blo {
+					continue
+				}
+				if j >= bhi {
+					break
+				}
+				k := prev[j] + 1 // j2len.get(j-1, 0) + 1
+				cur[j+1] = k
+				curSet = append(curSet, int32(j+1))
+				if int(k) > bestsize {
+					besti, bestj, bestsize = i-int(k)+1, j-int(k)+1, int(k)
+				}
 			}
-			if j >= bhi {
-				break
-			}
-			k := m.prev[j] + 1 // j2len.get(j-1, 0) + 1
-			m.cur[j+1] = k
-			m.curSet = append(m.curSet, int32(j+1))
-			if int(k) > bestsize {
-				besti, bestj, bestsize = i-int(k)+1, j-int(k)+1, int(k)
-			}
 		}
-		for _, x := range m.prevSet {
-			m.prev[x] = 0
+		for _, x := range prevSet {
+			prev[x] = 0
 		}
-		m.prev, m.cur = m.cur, m.prev
-		m.prevSet, m.curSet = m.curSet, m.prevSet[:0]
+		prev, cur = cur, prev
+		prevSet, curSet = curSet, prevSet[:0]
 	}
-	for _, x := range m.prevSet {
-		m.prev[x] = 0
+	for _, x := range prevSet {
+		prev[x] = 0
 	}
-	m.prevSet = m.prevSet[:0]
+	m.prev, m.cur, m.prevSet, m.curSet = prev, cur, prevSet[:0], curSet[:0]
 	// Extend by equal elements on each side (no element is junk; popular ones are not junk).
 	for besti > alo && bestj > blo && a[besti-1] == b[bestj-1] {
 		besti, bestj, bestsize = besti-1, bestj-1, bestsize+1

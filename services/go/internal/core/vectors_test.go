@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The shared vectors of contract/vectors (generated from CPython's difflib).
@@ -119,4 +121,33 @@ func TestEchoVectors(t *testing.T) {
 			t.Errorf("%s: echo of %d bytes answered %q with %d bytes", v.Name, len(body), r.Err, len(r.Body))
 		}
 	}
+}
+
+// BenchmarkDiffVectors times Opcodes alone on the large shared vectors (scripts/bench_diff.py
+// compares it with CPython's difflib on the same input).
+func BenchmarkDiffVectors(b *testing.B) {
+	t := &testing.T{}
+	for _, v := range load[diffVector](t, "diff.json") {
+		if v.Name != "lines-5000" && v.Name != "lines-3000" && v.Name != "html-large" {
+			continue
+		}
+		b.Run(v.Name, func(b *testing.B) {
+			// CPU time as well as wall time: on a shared machine the wall clock counts waiting
+			start := processCPU()
+			n := 0
+			for b.Loop() {
+				Opcodes(v.A, v.B)
+				n++
+			}
+			b.ReportMetric(float64(processCPU()-start)/1e6/float64(n), "cpu-ms/op")
+		})
+	}
+}
+
+func processCPU() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Nano()
 }
