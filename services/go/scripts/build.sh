@@ -1,24 +1,18 @@
 #!/usr/bin/env bash
 # Build the Go service: generate internal/benchpb from contract/bench.proto, then build the
 # binaries into bin/. Usage: scripts/build.sh PYTHON REPO (the manifest passes {python} {repo}).
-# protoc is grpcio-tools' (PYTHON -m grpc_tools.protoc); the two Go plugins are installed at
-# pinned versions into .tools/ from the module cache (the module proxy on the first build only).
+# protoc is grpcio-tools' (PYTHON -m grpc_tools.protoc); the two Go plugins are go.mod's `tool`s
+# (pinned there, built from the module cache): only the first build needs the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${1:?"usage: scripts/build.sh PYTHON REPO"}
 REPO=${2:?"usage: scripts/build.sh PYTHON REPO"}
-PROTOC_GEN_GO=v1.36.12       # = google.golang.org/protobuf in go.mod
-PROTOC_GEN_GO_GRPC=v1.5.1    # google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 tools=$PWD/.tools
 mkdir -p "$tools" bin internal/benchpb
-stamp="$tools/versions"
-want="protoc-gen-go $PROTOC_GEN_GO protoc-gen-go-grpc $PROTOC_GEN_GO_GRPC"
-if [[ ! -x $tools/protoc-gen-go || ! -x $tools/protoc-gen-go-grpc || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    GOBIN=$tools go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO"
-    GOBIN=$tools go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC"
-    echo "$want" > "$stamp"
-fi
+go build -o "$tools/" google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+go list -m -f '{{.Path}}@{{.Version}}' google.golang.org/protobuf google.golang.org/grpc/cmd/protoc-gen-go-grpc \
+    | tr '\n' ' ' > "$tools/versions"
 
 if ! "$PYTHON" -c "import grpc_tools" 2>/dev/null; then
     echo "scripts/build.sh: $PYTHON has no grpc_tools (grpcio-tools); run \`make setup\`" >&2
