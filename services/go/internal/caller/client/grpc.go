@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,6 +27,7 @@ const maxMessage = 16<<20 + 64<<10
 // reply with an error status (wrong), except UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED,
 // which mean no reply came (an error).
 type grpcClient struct {
+	shared  bool // BENCH_GO_GRPC=shared: every user on one ClientConn per target
 	target  string
 	timeout time.Duration
 	conn    *grpc.ClientConn
@@ -36,7 +39,8 @@ type grpcClient struct {
 
 func newGRPC(cfg *caller.Config, timeout time.Duration) *grpcClient {
 	t := cfg.Target
-	c := &grpcClient{target: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), timeout: timeout}
+	c := &grpcClient{target: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), timeout: timeout,
+		shared: os.Getenv("BENCH_GO_GRPC") == "shared"}
 	if cfg.Request.Op == "echo" {
 		c.echo = &benchpb.Blob{Data: cfg.Request.Body}
 	} else {
@@ -53,7 +57,38 @@ func newGRPC(cfg *caller.Config, timeout time.Duration) *grpcClient {
 	return c
 }
 
+// sharedConns are the ClientConns of BENCH_GO_GRPC=shared, by target, with their users.
+var sharedConns = struct {
+	sync.Mutex
+	conns map[string]*grpc.ClientConn
+	users map[string]int
+}{conns: map[string]*grpc.ClientConn{}, users: map[string]int{}}
+
 func (c *grpcClient) connect() error {
+	if !c.shared {
+		conn, err := c.dial()
+		if err != nil {
+			return err
+		}
+		c.conn, c.stub = conn, benchpb.NewBenchClient(conn)
+		return nil
+	}
+	sharedConns.Lock()
+	defer sharedConns.Unlock()
+	conn := sharedConns.conns[c.target]
+	if conn == nil {
+		var err error
+		if conn, err = c.dial(); err != nil {
+			return err
+		}
+		sharedConns.conns[c.target] = conn
+	}
+	sharedConns.users[c.target]++
+	c.conn, c.stub = conn, benchpb.NewBenchClient(conn)
+	return nil
+}
+
+func (c *grpcClient) dial() (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient("passthrough:///"+c.target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// fixed flow-control windows turn off grpc-go's BDP estimation, whose PING after
@@ -61,10 +96,9 @@ func (c *grpcClient) connect() error {
 		grpc.WithInitialWindowSize(maxMessage), grpc.WithInitialConnWindowSize(maxMessage),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)))
 	if err != nil {
-		return fmt.Errorf("grpc: %s: %w", c.target, err)
+		return nil, fmt.Errorf("grpc: %s: %w", c.target, err)
 	}
-	c.conn, c.stub = conn, benchpb.NewBenchClient(conn)
-	return nil
+	return conn, nil
 }
 
 func (c *grpcClient) Call() (caller.Reply, error) {
@@ -107,8 +141,19 @@ func (c *grpcClient) failed(err error) (caller.Reply, error) {
 }
 
 func (c *grpcClient) Close() {
-	if c.conn != nil {
-		_ = c.conn.Close()
-		c.conn = nil
+	if c.conn == nil {
+		return
 	}
+	if c.shared {
+		sharedConns.Lock()
+		sharedConns.users[c.target]--
+		if sharedConns.users[c.target] == 0 {
+			_ = c.conn.Close()
+			delete(sharedConns.conns, c.target)
+		}
+		sharedConns.Unlock()
+	} else {
+		_ = c.conn.Close()
+	}
+	c.conn = nil
 }
