@@ -8,7 +8,10 @@ package core
 // extension of a block by equal non-junk elements (popular ones included), matching blocks
 // found by the same queue order, sorted and merged, and the same opcodes.
 
-import "sort"
+import (
+	"sort"
+	"sync"
+)
 
 // Opcode is one of get_opcodes()' tuples: tag and the ranges a[I1:I2], b[J1:J2].
 type Opcode struct {
@@ -26,12 +29,40 @@ type matcher struct {
 	// find_longest_match's j2len dictionaries as two rows indexed by j+1, cleared after use
 	prev, cur       []int32
 	prevSet, curSet []int32
+	ids             map[string]int32
+	count, fill     []int32
+}
+
+// matchers are reused: a diff then allocates almost nothing but its opcodes, and the GC of a
+// service diffing large inputs has little to do (README.md "diff").
+var matchers = sync.Pool{New: func() any { return &matcher{ids: map[string]int32{}} }}
+
+// grow returns s resized to n, reusing its array when it is large enough; the contents are
+// unspecified unless zero is set.
+func grow(s []int32, n int, zero bool) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	s = s[:n]
+	if zero {
+		clear(s)
+	}
+	return s
 }
 
 // Opcodes returns SequenceMatcher(None, a, b).get_opcodes().
 func Opcodes(a, b []string) []Opcode {
-	m := newMatcher(a, b)
+	m := matchers.Get().(*matcher)
+	m.init(a, b)
 	blocks := m.matchingBlocks()
+	// no string of this request stays reachable from the pool; a map grown by a large diff is
+	// dropped rather than cleared (clear costs its capacity, on every later small diff)
+	if len(m.count) > 1<<14 {
+		m.ids = map[string]int32{}
+	} else {
+		clear(m.ids)
+	}
+	matchers.Put(m)
 	ops := make([]Opcode, 0, 2*len(blocks))
 	i, j := 0, 0
 	for _, bl := range blocks {
@@ -55,10 +86,10 @@ func Opcodes(a, b []string) []Opcode {
 	return ops
 }
 
-func newMatcher(a, b []string) *matcher {
-	ids := make(map[string]int32, len(b))
-	bi := make([]int32, len(b))
-	var count []int32
+func (m *matcher) init(a, b []string) {
+	ids := m.ids
+	bi := grow(m.b, len(b), false)
+	count := m.count[:0]
 	for j, s := range b {
 		id, ok := ids[s]
 		if !ok {
@@ -75,23 +106,23 @@ func newMatcher(a, b []string) *matcher {
 	if n := len(b); n >= 200 {
 		popular = int32(n/100 + 1)
 	}
-	start := make([]int32, len(count)+1)
+	start := grow(m.start, len(count)+1, false)
+	start[0] = 0
 	for id, c := range count {
 		if popular >= 0 && c > popular {
 			c = 0
 		}
 		start[id+1] = start[id] + c
 	}
-	at := make([]int32, start[len(count)])
-	fill := count[:0:0]
-	fill = append(fill, start[:len(count)]...)
+	at := grow(m.at, int(start[len(count)]), false)
+	fill := append(m.fill[:0], start[:len(count)]...)
 	for j, id := range bi {
 		if start[id+1] > start[id] {
 			at[fill[id]] = int32(j)
 			fill[id]++
 		}
 	}
-	ai := make([]int32, len(a))
+	ai := grow(m.a, len(a), false)
 	for i, s := range a {
 		if id, ok := ids[s]; ok {
 			ai[i] = id
@@ -99,8 +130,8 @@ func newMatcher(a, b []string) *matcher {
 			ai[i] = -1
 		}
 	}
-	return &matcher{a: ai, b: bi, start: start, at: at,
-		prev: make([]int32, len(b)+1), cur: make([]int32, len(b)+1)}
+	m.a, m.b, m.start, m.at, m.count, m.fill = ai, bi, start, at, count, fill
+	m.prev, m.cur = grow(m.prev, len(b)+1, true), grow(m.cur, len(b)+1, true)
 }
 
 // longest is find_longest_match(alo, ahi, blo, bhi) with no junk.
