@@ -1,11 +1,13 @@
 """CPU per request of the Go HTTP servers against nginx under the same native load (wrk).
 
     python3 scripts/bench_http.py [--rounds 3] [--duration-s 5] [--connections 32]
+                                  [--variant LABEL=VAR=VALUE[,VAR=VALUE]] ...
 
 Each round measures, one after another and in the project's placement (wrk on core 0, the
 server on core 1): nginx answering POST /echo with `return 200` of a fixed 64 B string (nginx
 cannot echo a body: the issue's reference), then bin/bench-service http with each --http-server
-echoing a 64 B body. CPU is utime+stime of the server's processes from /proc (nginx: master and
+echoing a 64 B body, and fasthttp again under each --variant's environment (GOGC, GOMAXPROCS,
+...). CPU is utime+stime of the server's processes from /proc (nginx: master and
 worker) over the measured seconds, divided by the requests wrk completed. Prints one line per
 cell and round, then the medians, with `uptime` before and after. Standard library only.
 """
@@ -115,6 +117,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration-s", type=int, default=5)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--variant", action="append", default=[],
+                    help="LABEL=VAR=VALUE[,VAR=VALUE]: fasthttp once more with this environment")
     args = ap.parse_args()
     for tool in ("wrk", "taskset", "pgrep"):
         if not shutil.which(tool):
@@ -136,8 +140,14 @@ def main() -> int:
             for server in ("fasthttp", "nethttp"):
                 p = free_port()
                 cells.append((f"go-{server}", [str(service), "http", "--port", str(p), "--http-server", server], p))
+            envs: dict[str, dict[str, str] | None] = {}
+            for v in args.variant:
+                label, _, assignments = v.partition("=")
+                p = free_port()
+                cells.append((f"go-{label}", [str(service), "http", "--port", str(p)], p))
+                envs[f"go-{label}"] = dict(os.environ, **dict(a.split("=", 1) for a in assignments.split(",")))
             for name, cmd, p in cells:
-                us, rps = measure(name, cmd, p, args, lua)
+                us, rps = measure(name, cmd, p, args, lua, env=envs.get(name))
                 results.setdefault(name, []).append((us, rps))
                 print(f"round {r + 1}  {name:13s} {us:6.1f} us CPU/request  {rps:9.0f} requests/s", flush=True)
     print("uptime after: ", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
