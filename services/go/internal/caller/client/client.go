@@ -38,6 +38,9 @@ func New(cfg *caller.Config, user int) caller.Client {
 		}
 		return newHTTP(cfg, timeout)
 	case "zmq":
+		if os.Getenv("BENCH_GO_ZMQ") == "zmtp" {
+			return newZMTP(cfg, timeout)
+		}
 		return newZMQ(cfg, timeout)
 	case "redis":
 		return newRedisQueue(cfg, user, timeout)

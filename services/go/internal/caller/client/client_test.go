@@ -120,8 +120,12 @@ func TestAgainstTheFloorResponders(t *testing.T) {
 	responders := filepath.Join(root, "harness", "floor", "responders.py")
 	body := bytes.Repeat([]byte("0123456789abcdef"), 4)
 	big := bytes.Repeat([]byte("xyz"), 100_000) // 300 kB: many reads
-	for _, transport := range []string{"http", "zmq"} {
+	for _, transport := range []string{"http", "zmq", "zmq-zmtp"} {
 		t.Run(transport, func(t *testing.T) {
+			if transport == "zmq-zmtp" {
+				t.Setenv("BENCH_GO_ZMQ", "zmtp")
+				transport = "zmq"
+			}
 			port := freePort(t)
 			start(t, py, responders, transport, "--host", "127.0.0.1", "--port", fmt.Sprint(port))
 			waitPort(t, port)
