@@ -1,7 +1,7 @@
 // Package client holds the Go caller's clients, one per user, each sending the cell's one
 // request and reading its reply (CONTRACT.md "Transports"): http (a raw HTTP/1.1 keep-alive
-// client over net.Conn, or net/http with BENCH_GO_HTTP=nethttp), zmq (a DEALER of
-// github.com/pebbe/zmq4, waited on through Go's netpoller), redis (RESP over net.Conn: LPUSH
+// client over net.Conn, or net/http with BENCH_GO_HTTP=nethttp), zmq (a ZMTP 3.0 DEALER over
+// net.Conn, or with BENCH_GO_ZMQ=libzmq a DEALER of github.com/pebbe/zmq4), redis (RESP over net.Conn: LPUSH
 // and BRPOP in one write), celery (a protocol v2 task message LPUSHed as kombu's Redis
 // transport writes it, the result from the Redis backend's PUBLISH) and grpc (grpc-go).
 package client
@@ -38,10 +38,10 @@ func New(cfg *caller.Config, user int) caller.Client {
 		}
 		return newHTTP(cfg, timeout)
 	case "zmq":
-		if os.Getenv("BENCH_GO_ZMQ") == "zmtp" {
-			return newZMTP(cfg, timeout)
+		if os.Getenv("BENCH_GO_ZMQ") == "libzmq" {
+			return newZMQ(cfg, timeout)
 		}
-		return newZMQ(cfg, timeout)
+		return newZMTP(cfg, timeout)
 	case "redis":
 		return newRedisQueue(cfg, user, timeout)
 	case "celery":

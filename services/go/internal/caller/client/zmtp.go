@@ -13,10 +13,11 @@ import (
 	"interopbench/go/internal/caller"
 )
 
-// zmtpClient (BENCH_GO_ZMQ=zmtp) is a DEALER written here: ZMTP 3.0 with the NULL mechanism
+// zmtpClient is a DEALER written here: ZMTP 3.0 with the NULL mechanism
 // over a net.Conn (RFC 23/ZMTP), no libzmq and no I/O thread. A request is one write of
 // three frames ["", op, body], the reply is read from a buffered reader: one write and one
-// read per request, as the http client. It is the measured alternative to pebbe/zmq4's DEALER.
+// read per request, as the http client: half the CPU per request of pebbe/zmq4's DEALER
+// (CALLER.md), which BENCH_GO_ZMQ=libzmq selects.
 type zmtpClient struct {
 	addr     string
 	timeout  time.Duration
