@@ -40,6 +40,9 @@ RAW_TIMEOUT_S = 5.0
 STALL_S = 2.0
 WEDGED_AFTER = 3
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._~-]*$")
+_H2_FORBIDDEN = re.compile(r"[\x00\r\n]")
+"""Characters no HTTP/2 field value may hold (RFC 9113 8.2.1): a gRPC method name with one is a
+malformed request, which a server resets with PROTOCOL_ERROR rather than answering UNIMPLEMENTED."""
 
 
 @dataclass
@@ -218,6 +221,9 @@ class CellFuzzer:
                     raise _Fail(f"wrong opcodes {str(got)[:200]}; expected {str(inp.opcodes[0])[:200]}")
             return "ok"
         code = reply.error or "?"
+        if (self.ep.transport == "grpc" and inp.category == "unknown_op" and _H2_FORBIDDEN.search(inp.op)
+                and "RST_STREAM with error code 1" in reply.error_message()):
+            return "rst_stream"
         if lenient_http and (code in ("bad_request", "unknown_op") or
                              (isinstance(reply.status, int) and 400 <= reply.status < 500)):
             return f"error:{code}" if code in ("bad_request", "unknown_op") else f"http_{reply.status}"
