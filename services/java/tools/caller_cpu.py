@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SERVICE = HERE.parent
 REPO = SERVICE.parent.parent
-PYTHON = REPO / ".venv/bin/python"
+PYTHON = Path(sys.executable)  # the harness's interpreter: run this script with it
 LOCUSTFILE = SERVICE / "src/test/resources/bench/caller/master_locustfile.py"
 BODY = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
 
@@ -123,7 +123,10 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
                            logs / f"master-{client}.log", env={"BENCH_TEST_CONFIG": json.dumps(config),
                                                                "BENCH_TEST_OUT": str(out)}))
         caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", "target/bench-service.jar", "caller",
-                        "--master-host", "127.0.0.1", "--master-port", str(master_port), "--http-client", client,
+                        "--master-host", "127.0.0.1", "--master-port", str(master_port),
+                        *(["--http-client", client] if t == "http" else []),
+                        *(["--zmq-client", client] if t == "zmq" else []),
+                        *(["--grpc-client", client] if t == "grpc" else []),
                         "--grpc-channel", args.grpc_channel], logs / f"caller-{client}.log", SERVICE,
                        {"BENCH_CALLER_CPU": "1"})
         procs.append(caller)
@@ -145,13 +148,16 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--transport", default="http", choices=["http", "zmq", "redis", "grpc", "celery"])
-    p.add_argument("--clients", default="socket", help="http clients to compare, e.g. socket,jdk,netty")
+    p.add_argument("--clients", default="",
+                   help="clients to compare: http socket,jdk,netty (default socket); zmq zmtp,jeromq (default zmtp); "
+                        "grpc async,blocking (default async)")
     p.add_argument("--grpc-channel", default="user", choices=["user", "shared"])
     p.add_argument("--responder", default="floor", choices=["floor", "python", "java"])
     p.add_argument("--users", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0, help="measured phase")
     p.add_argument("--warmup", type=float, default=10.0, help="unmeasured warm-up phase (JIT)")
     a = p.parse_args()
+    a.clients = a.clients or {"http": "socket", "zmq": "zmtp", "grpc": "async"}.get(a.transport, "default")
     if not (SERVICE / "target/bench-service.jar").exists():
         raise SystemExit("target/bench-service.jar is missing: run `mvn -q package -DskipTests` in services/java")
     load = os.getloadavg()[0]
