@@ -5,9 +5,9 @@ Usage (from services/java, after `mvn package`):
 
 For each client: start the responder pinned to core 1 (`taskset -c 1`; the floor responder of
 `harness/floor/responders.py` by default, `--responder python|java` for the services), a
-redis-server on core 1 for redis, the pinned Locust master on core 1 with the test's master
-locustfile (src/test/resources/bench/caller/master_locustfile.py: closed loop, a warm-up then one
-measured phase), then the caller pinned to core 0 (`taskset -c 0 java <manifest flags> -jar
+redis-server on core 1 for redis, the harness's own Locust master (harness/loadgen/locustfile.py,
+started by src/test/resources/bench/caller/real_master.py as a run starts it; closed loop, a
+warm-up then one measured phase) on core 1, then the caller pinned to core 0 (`taskset -c 0 java <manifest flags> -jar
 target/bench-service.jar caller ...`) with `BENCH_CALLER_CPU=1`, so that it reports its own CPU
 seconds (all threads, from the JVM) at each phase boundary in `bench_results.cpu`. Prints per
 client: requests/s of the measured phase, the caller's CPU microseconds per request, and what
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 SERVICE = HERE.parent
 REPO = SERVICE.parent.parent
 PYTHON = Path(sys.executable)  # the harness's interpreter: run this script with it
-LOCUSTFILE = SERVICE / "src/test/resources/bench/caller/master_locustfile.py"
+MASTER = SERVICE / "src/test/resources/bench/caller/real_master.py"  # the harness's own master, as a run starts it
 BODY = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
 
 
@@ -116,12 +116,10 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
                   "plan": {"phases": [{"name": "warmup", "duration_s": args.warmup, "rate": None, "measured": False},
                                       {"name": "measure", "duration_s": args.seconds, "rate": None, "measured": True}],
                            "open_loop": False, "arrival": "constant", "seed": 1, "slo": None}}
-        out = logs / f"out-{client}.json"
-        procs.append(start(["taskset", "-c", "1", str(PYTHON), "-m", "locust", "--master", "--headless",
-                            "--expect-workers", "1", "-u", str(args.users), "-r", "1000", "-f", str(LOCUSTFILE),
-                            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)],
-                           logs / f"master-{client}.log", env={"BENCH_TEST_CONFIG": json.dumps(config),
-                                                               "BENCH_TEST_OUT": str(out)}))
+        cell_dir = logs / f"cell-{client}"
+        procs.append(start(["taskset", "-c", "1", str(PYTHON), str(MASTER), "--config", json.dumps(config),
+                            "--dir", str(cell_dir), "--port", str(master_port), "--users", str(args.users)],
+                           logs / f"master-{client}.log"))
         caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", "target/bench-service.jar", "caller",
                         "--master-host", "127.0.0.1", "--master-port", str(master_port),
                         *(["--http-client", client] if t == "http" else []),
@@ -133,7 +131,7 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
         rc = caller.wait(args.warmup + args.seconds + 60)
         if rc != 0:
             raise SystemExit(f"the caller exited {rc}; see {logs}/caller-{client}.log")
-        r = json.loads(out.read_text())["results"][0]
+        r = json.loads((cell_dir / "results.json").read_text())["workers"][0]
         phase = r["phases"][1]
         cell = phase["cells"][f"{args.responder}_{t}"]
         cpu = r["cpu"][2] - r["cpu"][1]
