@@ -102,6 +102,10 @@ public final class CallerMain {
             System.err.println(USAGE);
             return 2;
         }
+        Thread preload = new Thread(() -> LOG.info("grpc preloaded in " + bench.caller.client.GrpcClient.preload()
+                + " ms"), "grpc-preload");
+        preload.setDaemon(true);
+        preload.start();
         try (LocustWorker w = new LocustWorker(opt.masterHost(), opt.masterPort(), opt.masterTimeoutS(),
                 opt.callerName(), c -> Clients.factory(c, opt.choice()))) {
             Map<String, Object> config = new LinkedHashMap<>();

@@ -36,6 +36,35 @@ import java.util.concurrent.TimeUnit;
 public final class GrpcClient implements AsyncClient {
     private static EventLoopGroup loop;
 
+    /**
+     * Load and initialise what a first gRPC call needs (grpc-java, its shaded Netty with the epoll
+     * library, protobuf), without a target: a call to a port nothing listens on, and an echo
+     * message built, written and parsed. The caller runs this in the background at start, while
+     * it joins the master; on a loaded machine a cold first call took 3 to 5 s (README.md "The
+     * caller"), longer than a quick cell's warm-up. Returns the milliseconds it took.
+     */
+    public static long preload() {
+        long t0 = System.nanoTime();
+        try {
+            Blob b = Blob.parseFrom(Blob.newBuilder().setData(ByteString.copyFrom(new byte[64])).build().toByteArray());
+            DiffReply.parseFrom(DiffReply.newBuilder().addOpcodes(bench.v1.Opcode.newBuilder().setTag("equal")).build()
+                    .toByteArray());
+            int port;
+            try (java.net.ServerSocket ss = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+                port = ss.getLocalPort(); // closed again: nothing listens there
+            }
+            Channels ch = new Channels("127.0.0.1", port, true);
+            GrpcClient c = new GrpcClient(ch, new Request("echo", b.getData().toByteArray(), null), 1.0);
+            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            c.start((reply, failure) -> done.countDown());
+            done.await(5, TimeUnit.SECONDS);
+            ch.close();
+        } catch (Exception e) {
+            // only a warm-up: the real calls report their own errors
+        }
+        return (System.nanoTime() - t0) / 1_000_000;
+    }
+
     /** The one event loop thread of every gRPC channel of this caller (a daemon). */
     static synchronized EventLoopGroup loop() {
         if (loop == null) {
