@@ -120,21 +120,25 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
         procs.append(start(["taskset", "-c", "1", str(PYTHON), str(MASTER), "--config", json.dumps(config),
                             "--dir", str(cell_dir), "--port", str(master_port), "--users", str(args.users)],
                            logs / f"master-{client}.log"))
-        caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", "target/bench-service.jar", "caller",
+        caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", str(args.jar), "caller",
                         "--master-host", "127.0.0.1", "--master-port", str(master_port),
                         *(["--http-client", client] if t == "http" else []),
-                        *(["--zmq-client", client] if t == "zmq" else []),
-                        *(["--grpc-client", client] if t == "grpc" else []),
+                        *(["--zmq-client", client] if t == "zmq" and client != "default" else []),
+                        *(["--grpc-client", client] if t == "grpc" and client != "default" else []),
                         "--grpc-channel", args.grpc_channel], logs / f"caller-{client}.log", SERVICE,
                        {"BENCH_CALLER_CPU": "1"})
         procs.append(caller)
         rc = caller.wait(args.warmup + args.seconds + 60)
         if rc != 0:
-            raise SystemExit(f"the caller exited {rc}; see {logs}/caller-{client}.log")
+            tail = "\n".join((logs / f"caller-{client}.log").read_text(errors="replace").splitlines()[-12:])
+            raise SystemExit(f"the caller exited {rc}; the end of its log:\n{tail}")
         r = json.loads((cell_dir / "results.json").read_text())["workers"][0]
         phase = r["phases"][1]
-        cell = phase["cells"][f"{args.responder}_{t}"]
         cpu = r["cpu"][2] - r["cpu"][1]
+        cell = phase["cells"].get(f"{args.responder}_{t}")
+        if cell is None:  # not one reply within the measured phase (a cold JVM on a loaded machine)
+            return {"req_s": 0.0, "cpu_us": float("nan"), "per_core": 0.0, "util": cpu / args.seconds, "bad": 0,
+                    "p50": float("nan")}
         n = cell["requests"]
         return {"req_s": n / args.seconds, "cpu_us": cpu * 1e6 / n, "per_core": n / cpu, "util": cpu / args.seconds,
                 "bad": cell["errors"] + cell["wrong"], "p50": cell["latency_us"]["p50"]}
@@ -152,19 +156,25 @@ def main() -> int:
     p.add_argument("--grpc-channel", default="user", choices=["user", "shared"])
     p.add_argument("--responder", default="floor", choices=["floor", "python", "java"])
     p.add_argument("--users", type=int, default=8)
+    p.add_argument("--logs", type=Path, help="keep the processes' logs in this folder (default: a temporary one)")
+    p.add_argument("--jar", type=Path, default=SERVICE / "target/bench-service.jar",
+                   help="the caller's jar (default target/bench-service.jar; another build to compare with)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured phase")
     p.add_argument("--warmup", type=float, default=10.0, help="unmeasured warm-up phase (JIT)")
     a = p.parse_args()
     a.clients = a.clients or {"http": "socket", "zmq": "zmtp", "grpc": "async"}.get(a.transport, "default")
-    if not (SERVICE / "target/bench-service.jar").exists():
+    a.jar = a.jar.resolve()
+    if not (SERVICE / "target/bench-service.jar").exists() or not a.jar.exists():
         raise SystemExit("target/bench-service.jar is missing: run `mvn -q package -DskipTests` in services/java")
     load = os.getloadavg()[0]
     print(f"# {a.transport}, {a.users} users, responder {a.responder}, grpc channel {a.grpc_channel}, "
           f"{a.warmup:g} s warm-up + {a.seconds:g} s; load average {load:.2f}")
     print("client   req/s     caller CPU us/req   req/s per caller core   core util   p50 us   errors+wrong")
     with tempfile.TemporaryDirectory(prefix="caller-cpu-") as d:
+        logs = a.logs or Path(d)
+        logs.mkdir(parents=True, exist_ok=True)
         for client in a.clients.split(","):
-            r = one(a, client, Path(d))
+            r = one(a, client, logs)
             print(f"{client:8} {r['req_s']:9.0f} {r['cpu_us']:12.2f} {r['per_core']:22.0f} {r['util']:12.2f}"
                   f" {r['p50']:8.0f} {r['bad']:8.0f}", flush=True)
     return 0
