@@ -5,9 +5,9 @@ Usage (from services/java, after `mvn package`):
 
 For each client: start the responder pinned to core 1 (`taskset -c 1`; the floor responder of
 `harness/floor/responders.py` by default, `--responder python|java` for the services), a
-redis-server on core 1 for redis, the pinned Locust master on core 1 with the test's master
-locustfile (src/test/resources/bench/caller/master_locustfile.py: closed loop, a warm-up then one
-measured phase), then the caller pinned to core 0 (`taskset -c 0 java <manifest flags> -jar
+redis-server on core 1 for redis, the harness's own Locust master (harness/loadgen/locustfile.py,
+started by src/test/resources/bench/caller/real_master.py as a run starts it; closed loop, a
+warm-up then one measured phase) on core 1, then the caller pinned to core 0 (`taskset -c 0 java <manifest flags> -jar
 target/bench-service.jar caller ...`) with `BENCH_CALLER_CPU=1`, so that it reports its own CPU
 seconds (all threads, from the JVM) at each phase boundary in `bench_results.cpu`. Prints per
 client: requests/s of the measured phase, the caller's CPU microseconds per request, and what
@@ -32,8 +32,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SERVICE = HERE.parent
 REPO = SERVICE.parent.parent
-PYTHON = REPO / ".venv/bin/python"
-LOCUSTFILE = SERVICE / "src/test/resources/bench/caller/master_locustfile.py"
+PYTHON = Path(sys.executable)  # the harness's interpreter: run this script with it
+MASTER = SERVICE / "src/test/resources/bench/caller/real_master.py"  # the harness's own master, as a run starts it
 BODY = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
 
 
@@ -116,24 +116,29 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
                   "plan": {"phases": [{"name": "warmup", "duration_s": args.warmup, "rate": None, "measured": False},
                                       {"name": "measure", "duration_s": args.seconds, "rate": None, "measured": True}],
                            "open_loop": False, "arrival": "constant", "seed": 1, "slo": None}}
-        out = logs / f"out-{client}.json"
-        procs.append(start(["taskset", "-c", "1", str(PYTHON), "-m", "locust", "--master", "--headless",
-                            "--expect-workers", "1", "-u", str(args.users), "-r", "1000", "-f", str(LOCUSTFILE),
-                            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)],
-                           logs / f"master-{client}.log", env={"BENCH_TEST_CONFIG": json.dumps(config),
-                                                               "BENCH_TEST_OUT": str(out)}))
-        caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", "target/bench-service.jar", "caller",
-                        "--master-host", "127.0.0.1", "--master-port", str(master_port), "--http-client", client,
+        cell_dir = logs / f"cell-{client}"
+        procs.append(start(["taskset", "-c", "1", str(PYTHON), str(MASTER), "--config", json.dumps(config),
+                            "--dir", str(cell_dir), "--port", str(master_port), "--users", str(args.users)],
+                           logs / f"master-{client}.log"))
+        caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", str(args.jar), "caller",
+                        "--master-host", "127.0.0.1", "--master-port", str(master_port),
+                        *(["--http-client", client] if t == "http" else []),
+                        *(["--zmq-client", client] if t == "zmq" and client != "default" else []),
+                        *(["--grpc-client", client] if t == "grpc" and client != "default" else []),
                         "--grpc-channel", args.grpc_channel], logs / f"caller-{client}.log", SERVICE,
                        {"BENCH_CALLER_CPU": "1"})
         procs.append(caller)
         rc = caller.wait(args.warmup + args.seconds + 60)
         if rc != 0:
-            raise SystemExit(f"the caller exited {rc}; see {logs}/caller-{client}.log")
-        r = json.loads(out.read_text())["results"][0]
+            tail = "\n".join((logs / f"caller-{client}.log").read_text(errors="replace").splitlines()[-12:])
+            raise SystemExit(f"the caller exited {rc}; the end of its log:\n{tail}")
+        r = json.loads((cell_dir / "results.json").read_text())["workers"][0]
         phase = r["phases"][1]
-        cell = phase["cells"][f"{args.responder}_{t}"]
         cpu = r["cpu"][2] - r["cpu"][1]
+        cell = phase["cells"].get(f"{args.responder}_{t}")
+        if cell is None:  # not one reply within the measured phase (a cold JVM on a loaded machine)
+            return {"req_s": 0.0, "cpu_us": float("nan"), "per_core": 0.0, "util": cpu / args.seconds, "bad": 0,
+                    "p50": float("nan")}
         n = cell["requests"]
         return {"req_s": n / args.seconds, "cpu_us": cpu * 1e6 / n, "per_core": n / cpu, "util": cpu / args.seconds,
                 "bad": cell["errors"] + cell["wrong"], "p50": cell["latency_us"]["p50"]}
@@ -145,22 +150,31 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--transport", default="http", choices=["http", "zmq", "redis", "grpc", "celery"])
-    p.add_argument("--clients", default="socket", help="http clients to compare, e.g. socket,jdk,netty")
+    p.add_argument("--clients", default="",
+                   help="clients to compare: http socket,jdk,netty (default socket); zmq zmtp,jeromq (default zmtp); "
+                        "grpc async,blocking (default async)")
     p.add_argument("--grpc-channel", default="user", choices=["user", "shared"])
     p.add_argument("--responder", default="floor", choices=["floor", "python", "java"])
     p.add_argument("--users", type=int, default=8)
+    p.add_argument("--logs", type=Path, help="keep the processes' logs in this folder (default: a temporary one)")
+    p.add_argument("--jar", type=Path, default=SERVICE / "target/bench-service.jar",
+                   help="the caller's jar (default target/bench-service.jar; another build to compare with)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured phase")
     p.add_argument("--warmup", type=float, default=10.0, help="unmeasured warm-up phase (JIT)")
     a = p.parse_args()
-    if not (SERVICE / "target/bench-service.jar").exists():
+    a.clients = a.clients or {"http": "socket", "zmq": "zmtp", "grpc": "async"}.get(a.transport, "default")
+    a.jar = a.jar.resolve()
+    if not (SERVICE / "target/bench-service.jar").exists() or not a.jar.exists():
         raise SystemExit("target/bench-service.jar is missing: run `mvn -q package -DskipTests` in services/java")
     load = os.getloadavg()[0]
     print(f"# {a.transport}, {a.users} users, responder {a.responder}, grpc channel {a.grpc_channel}, "
           f"{a.warmup:g} s warm-up + {a.seconds:g} s; load average {load:.2f}")
     print("client   req/s     caller CPU us/req   req/s per caller core   core util   p50 us   errors+wrong")
     with tempfile.TemporaryDirectory(prefix="caller-cpu-") as d:
+        logs = a.logs or Path(d)
+        logs.mkdir(parents=True, exist_ok=True)
         for client in a.clients.split(","):
-            r = one(a, client, Path(d))
+            r = one(a, client, logs)
             print(f"{client:8} {r['req_s']:9.0f} {r['cpu_us']:12.2f} {r['per_core']:22.0f} {r['util']:12.2f}"
                   f" {r['p50']:8.0f} {r['bad']:8.0f}", flush=True)
     return 0

@@ -20,6 +20,8 @@ public final class CallerMain {
             "  --master-port P      the Locust master's port (its --master-bind-port), e.g. 5557",
             "  --http-client C      socket (default, see README.md \"The caller\"), jdk, netty",
             "  --grpc-channel G     user (default: one channel per user) or shared",
+            "  --zmq-client Z       zmtp (default: ZMTP on the user's own socket, see README.md) or jeromq",
+            "  --grpc-client S      async (default: the closed loop calls from the reply's callback) or blocking",
             "  --caller-name N      the name sent in bench_hello and bench_results; default java",
             "Environment: BENCH_TIMEOUT_S (per-request timeout when the config has none, default 10),",
             "BENCH_MASTER_TIMEOUT_S (exit 1 when the master is silent that long, default 10).");
@@ -28,13 +30,16 @@ public final class CallerMain {
     }
 
     /** Parsed command line and environment. */
-    record Options(String masterHost, int masterPort, String httpClient, String grpcChannel, String callerName,
-                   double masterTimeoutS) {
+    record Options(String masterHost, int masterPort, String httpClient, String grpcChannel, String zmqClient,
+                   String grpcClient, String callerName, double masterTimeoutS) {
+        Clients.Choice choice() {
+            return new Clients.Choice(httpClient, grpcChannel, zmqClient, grpcClient);
+        }
     }
 
     static Options parse(String[] args, Map<String, String> env) throws IllegalArgumentException {
         Map<String, String> o = bench.Args.options(args, 0, List.of("master-host", "master-port", "http-client",
-                "grpc-channel", "caller-name"));
+                "grpc-channel", "zmq-client", "grpc-client", "caller-name"));
         if (!o.containsKey("master-host")) {
             throw new IllegalArgumentException("caller needs --master-host, e.g. --master-host 127.0.0.1");
         }
@@ -57,9 +62,19 @@ public final class CallerMain {
             throw new IllegalArgumentException("unknown --grpc-channel '" + grpc + "'; choose one of "
                     + String.join(", ", Clients.GRPC_CHANNELS));
         }
+        String zmq = o.getOrDefault("zmq-client", "zmtp");
+        if (!Clients.ZMQ_CLIENTS.contains(zmq)) {
+            throw new IllegalArgumentException("unknown --zmq-client '" + zmq + "'; choose one of "
+                    + String.join(", ", Clients.ZMQ_CLIENTS));
+        }
+        String grpcClient = o.getOrDefault("grpc-client", "async");
+        if (!Clients.GRPC_CLIENTS.contains(grpcClient)) {
+            throw new IllegalArgumentException("unknown --grpc-client '" + grpcClient + "'; choose one of "
+                    + String.join(", ", Clients.GRPC_CLIENTS));
+        }
         double masterTimeout = seconds(env, "BENCH_MASTER_TIMEOUT_S", 10);
         seconds(env, "BENCH_TIMEOUT_S", 10); // checked here, used when a config has no timeout_s
-        return new Options(o.get("master-host"), port, http, grpc, o.getOrDefault("caller-name", "java"), masterTimeout);
+        return new Options(o.get("master-host"), port, http, grpc, zmq, grpcClient, o.getOrDefault("caller-name", "java"), masterTimeout);
     }
 
     private static double seconds(Map<String, String> env, String name, double dflt) {
@@ -87,8 +102,12 @@ public final class CallerMain {
             System.err.println(USAGE);
             return 2;
         }
+        Thread preload = new Thread(() -> LOG.info("grpc preloaded in " + bench.caller.client.GrpcClient.preload()
+                + " ms"), "grpc-preload");
+        preload.setDaemon(true);
+        preload.start();
         try (LocustWorker w = new LocustWorker(opt.masterHost(), opt.masterPort(), opt.masterTimeoutS(),
-                opt.callerName(), c -> Clients.factory(c, opt.httpClient(), opt.grpcChannel()))) {
+                opt.callerName(), c -> Clients.factory(c, opt.choice()))) {
             Map<String, Object> config = new LinkedHashMap<>();
             config.put("mode", "caller");
             config.put("pid", ProcessHandle.current().pid());
@@ -99,6 +118,8 @@ public final class CallerMain {
             config.put("caller_name", opt.callerName());
             config.put("http_client", opt.httpClient());
             config.put("grpc_channel", opt.grpcChannel());
+            config.put("zmq_client", opt.zmqClient());
+            config.put("grpc_client", opt.grpcClient());
             config.put("master_timeout_s", opt.masterTimeoutS());
             config.put("runtime", System.getProperty("java.vm.name") + " " + Runtime.version());
             config.put("jvm_args", String.join(" ",

@@ -107,4 +107,38 @@ class LocustWorkerOrderTest {
             pool.shutdownNow();
         }
     }
+
+    @Test
+    void aConfigOfAnotherProtocolIsRefused() throws Exception {
+        int port = Ports.free();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (ZContext ctx = new ZContext(); ZMQ.Socket router = ctx.createSocket(SocketType.ROUTER)) {
+            router.setReceiveTimeOut(200);
+            router.bind("tcp://127.0.0.1:" + port);
+            LocustWorker w = new LocustWorker("127.0.0.1", port, 10, "java",
+                    c -> Clients.factory(c, "socket", "user"));
+            Future<LocustWorker.Exit> exit = pool.submit(() -> {
+                try (w) {
+                    return w.run();
+                }
+            });
+            String id = w.nodeId();
+            List<String> seen = new ArrayList<>();
+            next(router, id, seen, "client_ready");
+            send(router, id, "ack", Map.of("index", 0L));
+            next(router, id, seen, "bench_hello");
+            var cfg = LocustWorkerTest.config("http", Ports.free(), "echo", false, 0, 1.0);
+            cfg.put("protocol", 2);
+            Map<String, Object> config = new com.fasterxml.jackson.databind.ObjectMapper().convertValue(cfg, Map.class);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> request = (Map<String, Object>) config.get("request");
+            request.put("body", java.util.Base64.getDecoder().decode((String) request.remove("body_b64")));
+            send(router, id, "bench_config", config);
+            LocustWorker.Exit e = exit.get(10, TimeUnit.SECONDS);
+            assertEquals(1, e.code());
+            assertTrue(e.reason().contains("bench_config has protocol 2; this caller speaks protocol 1"), e.reason());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }

@@ -22,11 +22,12 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The Java worker (a separate JVM, {@code bench.Main caller}) against the real pinned Locust
- * master ({@code .venv/bin/python -m locust --master --headless --expect-workers 1}) running
- * src/test/resources/bench/caller/master_locustfile.py, the master side of LOADGEN.md, and the
- * real Python service: ready, hello/config, spawn, start, stats, stop, results, quit; a
- * master killed with SIGKILL; a config of another protocol version.
+ * The Java worker (a separate JVM, {@code bench.Main caller}) against the harness's own master:
+ * the pinned Locust running harness/loadgen/locustfile.py with the cell file and command line a
+ * real run gives a manifest caller's master (src/test/resources/bench/caller/real_master.py),
+ * and the real Python service: ready, hello/config, spawn, start, stats, stop, results, quit;
+ * a master killed with SIGKILL. (A config of another protocol version, which the harness's
+ * master never sends, is LocustWorkerOrderTest's.)
  */
 class LocustWorkerTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -36,7 +37,7 @@ class LocustWorkerTest {
         assumeTrue(PythonProcess.available(), PythonProcess.python() + " is missing (make setup): skipped");
     }
 
-    /** A bench_config as the master sends it (the body as body_b64 for the test locustfile). */
+    /** A bench_config as the master sends it (the body as body_b64 for real_master.py). */
     static ObjectNode config(String transport, int port, String op, boolean open, double rate, double measureS) {
         ObjectNode c = JSON.createObjectNode();
         c.put("protocol", 1).put("cell", "java.python." + transport + "." + op + ".r0")
@@ -70,9 +71,26 @@ class LocustWorkerTest {
         return c;
     }
 
-    record Run(PythonProcess master, Process worker, Path out, Path workerLog) implements AutoCloseable {
+    record Run(PythonProcess master, Process worker, Path dir, Path workerLog) implements AutoCloseable {
+        /** The master's merged bench_results (harness/loadgen/locustfile.py writes them on stop). */
         JsonNode output() throws IOException {
-            return JSON.readTree(Files.readString(out));
+            Path results = dir.resolve("results.json");
+            assertTrue(Files.exists(results), "the master wrote no results; its log:\n" + master.logTail(3000));
+            return JSON.readTree(Files.readString(results));
+        }
+
+        /** The Aggregated row of Locust's own statistics (--csv): what its UI counted. */
+        long locustRequests() throws IOException {
+            List<String> lines = Files.readAllLines(dir.resolve("locust_stats.csv"));
+            List<String> head = List.of(lines.get(0).split(","));
+            int col = head.indexOf("Request Count");
+            for (String l : lines) {
+                String[] f = l.split(",");
+                if (l.contains("Aggregated")) {
+                    return Long.parseLong(f[col]);
+                }
+            }
+            throw new AssertionError("no Aggregated row in locust_stats.csv: " + lines);
         }
 
         String workerLogText() throws IOException {
@@ -83,26 +101,26 @@ class LocustWorkerTest {
         public void close() throws Exception {
             worker.destroyForcibly().waitFor();
             master.close();
-            Files.deleteIfExists(out);
+            try (var files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
             Files.deleteIfExists(workerLog);
         }
     }
 
     static Run start(ObjectNode config, int users, Map<String, String> env) throws IOException {
         int masterPort = Ports.free();
-        Path out = Files.createTempFile("bench-caller-master-", ".json");
-        Files.delete(out);
-        PythonProcess master = PythonProcess.start(PythonProcess.repo(), Map.of("BENCH_TEST_CONFIG", config.toString(),
-                "BENCH_TEST_OUT", out.toString()), "-m", "locust", "--master", "--headless", "--expect-workers", "1",
-                "-u", String.valueOf(users), "-r", "100", "-f", Interop.script("master_locustfile.py").toString(),
-                "--master-bind-host", "127.0.0.1", "--master-bind-port", String.valueOf(masterPort));
+        Path dir = Files.createTempDirectory("bench-caller-master-");
+        PythonProcess master = PythonProcess.start(PythonProcess.repo(), Map.of(),
+                Interop.script("real_master.py").toString(), "--config", config.toString(), "--dir", dir.toString(),
+                "--port", String.valueOf(masterPort), "--users", String.valueOf(users));
         Path log = Files.createTempFile("bench-caller-worker-", ".log");
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), "bench.Main", "caller", "--master-host", "127.0.0.1",
                 "--master-port", String.valueOf(masterPort)));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().putAll(env);
-        return new Run(master, pb.start(), out, log);
+        return new Run(master, pb.start(), dir, log);
     }
 
     static int awaitExit(Process p, int seconds, Run run) throws Exception {
@@ -111,17 +129,25 @@ class LocustWorkerTest {
         return p.exitValue();
     }
 
+    /**
+     * The measured phase of the one worker's own bench_results (as the master kept them in
+     * "workers"), after checking that the master's merge of them holds the same counts.
+     */
     static JsonNode measuredCell(JsonNode out, String name) {
-        JsonNode results = out.get("results");
-        assertEquals(1, results.size(), "one bench_results: " + out);
-        JsonNode r = results.get(0);
-        assertEquals("java", r.get("caller").asText());
-        assertEquals(1, r.get("protocol").asInt());
-        assertEquals(2, r.get("phases").size());
-        assertEquals("warmup", r.get("phases").get(0).get("name").asText());
-        assertTrue(r.get("phases").get(0).get("cells").has(name), "the warm-up is run too");
-        JsonNode m = r.get("phases").get(1);
+        JsonNode workers = out.get("workers");
+        assertEquals(1, workers.size(), "one worker's bench_results: " + out);
+        JsonNode w = workers.get(0);
+        assertEquals("java", w.get("caller").asText());
+        assertEquals(0, w.get("index").asInt());
+        assertEquals(2, w.get("phases").size());
+        assertEquals("warmup", w.get("phases").get(0).get("name").asText());
+        assertTrue(w.get("phases").get(0).get("cells").has(name), "the warm-up is run too");
+        JsonNode m = w.get("phases").get(1);
         assertTrue(m.get("measured").asBoolean());
+        JsonNode merged = out.get("phases").get(1);
+        assertEquals(m.get("issued").asLong(), merged.get("issued").asLong());
+        assertEquals(m.get("cells").get(name).get("requests").asLong(),
+                merged.get("cells").get(name).get("requests").asLong(), "the master merged this worker's results");
         return m;
     }
 
@@ -133,10 +159,6 @@ class LocustWorkerTest {
             assertEquals(0, awaitExit(run.worker(), 60, run), "exit 0 on quit; log:\n" + run.workerLogText());
             assertTrue(run.master().process().waitFor(20, TimeUnit.SECONDS), run.master().logTail(2000));
             JsonNode out = run.output();
-            JsonNode hello = out.get("hellos").get(0);
-            assertEquals("java", hello.get("caller").asText());
-            assertEquals(1, hello.get("protocol").asInt());
-            assertEquals(run.worker().pid(), hello.get("pid").asLong());
             JsonNode m = measuredCell(out, "python_http_echo");
             JsonNode cell = m.get("cells").get("python_http_echo");
             long requests = cell.get("requests").asLong();
@@ -146,7 +168,7 @@ class LocustWorkerTest {
             assertEquals(requests, Histograms.decode(cell.get("histogram").asText()).getTotalCount());
             assertEquals(cell.get("histogram").asText(), cell.get("histogram_uncorrected").asText());
             assertEquals(0, m.get("issued").asLong());
-            assertTrue(out.get("stats_requests").asLong() >= requests, "Locust's UI saw the requests: " + out);
+            assertTrue(run.locustRequests() >= requests, "Locust's UI saw the requests: " + run.locustRequests());
             String log = run.workerLogText();
             assertTrue(log.contains("starting: mode=caller") && log.contains("3 user(s) running"), log);
         }
@@ -189,17 +211,6 @@ class LocustWorkerTest {
             assertNotEquals(0, code);
             assertTrue(took >= 2.0 && took < 6.0, "exited " + took + " s after the kill");
             assertTrue(run.workerLogText().contains("silent for more than 3 s"), run.workerLogText());
-        }
-    }
-
-    @Test
-    void aConfigOfAnotherProtocolIsRefused() throws Exception {
-        ObjectNode c = config("http", 1, "echo", false, 0, 1.0);
-        c.put("protocol", 2);
-        try (Run run = start(c, 1, Map.of())) {
-            assertEquals(1, awaitExit(run.worker(), 30, run));
-            assertTrue(run.workerLogText().contains("bench_config has protocol 2; this caller speaks protocol 1"),
-                    run.workerLogText());
         }
     }
 }

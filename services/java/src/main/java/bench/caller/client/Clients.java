@@ -7,12 +7,26 @@ import java.util.List;
 public final class Clients {
     public static final List<String> HTTP_CLIENTS = List.of("socket", "jdk", "netty");
     public static final List<String> GRPC_CHANNELS = List.of("user", "shared");
+    public static final List<String> ZMQ_CLIENTS = List.of("zmtp", "jeromq");
+    public static final List<String> GRPC_CLIENTS = List.of("async", "blocking");
+
+    /** The caller's choices of client (command-line options); see README.md "The caller" for the defaults. */
+    public record Choice(String http, String grpcChannel, String zmq, String grpc) {
+        public static final Choice DEFAULT = new Choice("socket", "user", "zmtp", "async");
+    }
 
     private Clients() {
     }
 
     /** A factory of one client per user for the cell {@code c}. */
     public static ClientFactory factory(BenchConfig c, String httpClient, String grpcChannel) {
+        return factory(c, new Choice(httpClient, grpcChannel, Choice.DEFAULT.zmq(), Choice.DEFAULT.grpc()));
+    }
+
+    /** A factory of one client per user for the cell {@code c}, with the caller's choices. */
+    public static ClientFactory factory(BenchConfig c, Choice choice) {
+        String httpClient = choice.http();
+        String grpcChannel = choice.grpcChannel();
         BenchConfig.Target t = c.target();
         Request r = c.request();
         double timeout = c.timeoutS();
@@ -24,7 +38,8 @@ public final class Clients {
                     default -> () -> new SocketHttpClient(t.host(), t.port(), r, timeout);
                 };
             case "zmq":
-                return () -> new ZmqClient(t.host(), t.port(), r, timeout);
+                return choice.zmq().equals("jeromq") ? () -> new ZmqClient(t.host(), t.port(), r, timeout)
+                        : () -> new ZmtpDealerClient(t.host(), t.port(), r, timeout);
             case "redis":
                 return () -> new RedisQueueClient(t.redisUrl(), t.queue(), r, timeout);
             case "celery":
@@ -32,6 +47,22 @@ public final class Clients {
             case "grpc": {
                 GrpcClient.Channels channels = new GrpcClient.Channels(t.host(), t.port(),
                         grpcChannel.equals("shared"));
+                if (choice.grpc().equals("blocking")) { // the blocking stub only, also in the closed loop
+                    return () -> {
+                        GrpcClient g = new GrpcClient(channels, r, timeout);
+                        return new Client() {
+                            @Override
+                            public CallReply call() throws CallException {
+                                return g.call();
+                            }
+
+                            @Override
+                            public void close() {
+                                g.close();
+                            }
+                        };
+                    };
+                }
                 return () -> new GrpcClient(channels, r, timeout);
             }
             default:

@@ -1,5 +1,6 @@
 package bench.caller.engine;
 
+import bench.caller.client.AsyncClient;
 import bench.caller.client.CallException;
 import bench.caller.client.CallReply;
 import bench.caller.client.Client;
@@ -18,7 +19,10 @@ import java.util.logging.Logger;
  * as the previous reply arrived, from the plan's start until {@link #stop}. Open loop: users
  * take due times in order from one {@link Schedule}; a free user sleeps until its slot and
  * sends (its wake-up lag is counted apart and its latency counts from the send), a user that
- * takes a slot already due sends at once and its latency counts from the due time.
+ * takes a slot already due sends at once and its latency counts from the due time. A closed-loop
+ * user of an {@link AsyncClient} (gRPC) issues each next call from the previous reply's callback,
+ * on the client's I/O thread, while its own thread waits for the end; timing and recording are
+ * the same.
  *
  * <p>Users may be added before the start time is known ({@code bench_start}); they wait for it.
  */
@@ -189,6 +193,10 @@ public final class LoadEngine {
         }
 
         private void closedLoop(Client client, Tracker t) {
+            if (client instanceof AsyncClient a) {
+                new AsyncLoop(a, t).run();
+                return;
+            }
             while (!done()) {
                 long sent = System.nanoTime();
                 call(client, t, t.phaseAt(sent), sent, sent);
@@ -222,21 +230,107 @@ public final class LoadEngine {
             }
         }
 
+        /**
+         * The closed loop on an asynchronous client: {@code run} sends the first call and waits;
+         * each reply's callback records it and, unless stopped, sends the next from there.
+         */
+        private final class AsyncLoop implements AsyncClient.Listener {
+            private final AsyncClient client;
+            private final Tracker t;
+            private final java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+            private final java.util.concurrent.atomic.AtomicReference<Thread> starter =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            private long sent;
+            private boolean pending;
+
+            AsyncLoop(AsyncClient client, Tracker t) {
+                this.client = client;
+                this.t = t;
+            }
+
+            void run() {
+                next();
+                try {
+                    ended.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            /**
+             * Send calls until one is in flight. A call that ends inside {@code start} (on this
+             * thread: a channel that fails at once) only marks {@code pending}, and this loop sends
+             * the next, so that a failing target never recurses.
+             */
+            private void next() {
+                Thread me = Thread.currentThread();
+                while (true) {
+                    if (User.this.done()) {
+                        ended.countDown();
+                        return;
+                    }
+                    sent = System.nanoTime();
+                    pending = false;
+                    starter.set(me);
+                    try {
+                        client.start(this);
+                    } catch (RuntimeException | Error e) {
+                        LOG.log(Level.SEVERE, "user " + thread.getName() + " died", e);
+                        ended.countDown();
+                        return;
+                    } finally {
+                        starter.compareAndSet(me, null);
+                    }
+                    if (!pending) {
+                        return;
+                    }
+                }
+            }
+
+            @Override
+            public void done(CallReply reply, CallException failure) {
+                long s = sent;
+                try {
+                    finish(t, t.phaseAt(s), s, s, reply, failure);
+                } catch (RuntimeException | Error e) {
+                    LOG.log(Level.SEVERE, "user " + thread.getName() + " died", e);
+                    ended.countDown();
+                    return;
+                }
+                if (starter.get() == Thread.currentThread()) {
+                    pending = true;
+                    return;
+                }
+                next();
+            }
+        }
+
         private void call(Client client, Tracker t, int phase, long intended, long sent) {
+            CallReply r = null;
+            CallException failure = null;
+            try {
+                r = client.call();
+            } catch (CallException e) {
+                failure = e;
+            }
+            finish(t, phase, intended, sent, r, failure);
+        }
+
+        /** Check and record one call's end (its reply, or its failure). */
+        private void finish(Tracker t, int phase, long intended, long sent, CallReply r, CallException failure) {
             Tracker.Outcome outcome;
-            String message = null;
+            String message;
             long length = 0;
             long done;
-            try {
-                CallReply r = client.call();
+            if (failure == null) {
                 message = check.wrong(r);
                 done = System.nanoTime();
                 outcome = message == null ? Tracker.Outcome.RIGHT : Tracker.Outcome.WRONG;
                 length = r.body().length;
-            } catch (CallException e) {
+            } else {
                 done = System.nanoTime();
                 outcome = Tracker.Outcome.ERROR;
-                message = e.getMessage();
+                message = failure.getMessage();
             }
             if (phase >= 0) {
                 t.record(phase, intended, sent, done, outcome, message);

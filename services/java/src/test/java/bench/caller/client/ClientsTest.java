@@ -53,7 +53,11 @@ class ClientsTest {
     }
 
     static void callMany(BenchConfig cfg, PythonProcess service, String http) throws Exception {
-        ClientFactory f = Clients.factory(cfg, http, "user");
+        callMany(cfg, service, new Clients.Choice(http, "user", "zmtp", "async"));
+    }
+
+    static void callMany(BenchConfig cfg, PythonProcess service, Clients.Choice choice) throws Exception {
+        ClientFactory f = Clients.factory(cfg, choice);
         try (Client c = f.open()) {
             Check check = new Check(cfg.request());
             awaitRight(c, check, service);
@@ -80,10 +84,17 @@ class ClientsTest {
     void echoAndDiffOverTcpTransports(String transport) throws Exception {
         int port = Ports.free();
         try (PythonProcess svc = PythonProcess.service(transport, "--host", "127.0.0.1", "--port", "" + port)) {
-            for (String http : transport.equals("http") ? Clients.HTTP_CLIENTS : List.of("socket")) {
+            List<Clients.Choice> choices = switch (transport) {
+                case "http" -> Clients.HTTP_CLIENTS.stream().map(h -> new Clients.Choice(h, "user", "zmtp", "async")).toList();
+                case "zmq" -> Clients.ZMQ_CLIENTS.stream().map(z -> new Clients.Choice("socket", "user", z, "async")).toList();
+                case "grpc" -> Clients.GRPC_CLIENTS.stream().flatMap(g -> Clients.GRPC_CHANNELS.stream()
+                        .map(ch -> new Clients.Choice("socket", ch, "zmtp", g))).toList();
+                default -> List.of(Clients.Choice.DEFAULT);
+            };
+            for (Clients.Choice choice : choices) {
                 callMany(Cells.config(Cells.tcp(transport, port), Cells.echo(Cells.ECHO_64), Cells.closed(0, 1), 2),
-                        svc, http);
-                callMany(Cells.config(Cells.tcp(transport, port), Cells.diff(), Cells.closed(0, 1), 2), svc, http);
+                        svc, choice);
+                callMany(Cells.config(Cells.tcp(transport, port), Cells.diff(), Cells.closed(0, 1), 2), svc, choice);
             }
         }
     }

@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import bench.caller.Cells;
 import bench.caller.StallingHttpServer;
+import bench.caller.client.AsyncClient;
+import bench.caller.client.CallException;
+import bench.caller.client.CallReply;
 import bench.caller.client.Request;
 import bench.caller.client.SocketHttpClient;
 import java.util.List;
@@ -118,5 +121,73 @@ class LoadEngineTest {
             assertTrue(((Map<?, ?>) m.get("wakeup_lag_us")).get("p50") instanceof Double p50 && p50 < 5000,
                     "free users wake within 5 ms: " + m.get("wakeup_lag_us"));
         }
+    }
+
+    /** An asynchronous client whose calls end inline (a dead target) or on another thread, after a delay. */
+    private static final class FakeAsync implements AsyncClient {
+        private static final java.util.concurrent.ScheduledExecutorService IO =
+                java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                    Thread t = new Thread(r, "fake-io");
+                    t.setDaemon(true);
+                    return t;
+                });
+        private final boolean inlineFailure;
+        private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+        volatile int maxInFlight;
+
+        FakeAsync(boolean inlineFailure) {
+            this.inlineFailure = inlineFailure;
+        }
+
+        @Override
+        public void start(Listener l) {
+            maxInFlight = Math.max(maxInFlight, inFlight.incrementAndGet());
+            if (inlineFailure) {
+                inFlight.decrementAndGet();
+                l.done(null, new CallException("refused"));
+                return;
+            }
+            IO.schedule(() -> {
+                inFlight.decrementAndGet();
+                l.done(CallReply.ok(Cells.ECHO_64), null);
+            }, 200, java.util.concurrent.TimeUnit.MICROSECONDS);
+        }
+
+        @Override
+        public CallReply call() {
+            throw new AssertionError("the closed loop of an AsyncClient calls start, not call");
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
+    void aClosedLoopOnAnAsyncClientRecordsEveryCallOneAtATimeAndNeverRecurses() throws Exception {
+        Request r = Cells.echo(Cells.ECHO_64);
+        List<FakeAsync> made = new java.util.concurrent.CopyOnWriteArrayList<>();
+        LoadEngine e = new LoadEngine(Cells.closed(0.1, 0.4), r, () -> {
+            FakeAsync f = new FakeAsync(false);
+            made.add(f);
+            return f;
+        });
+        run(e, 3, 20, 600);
+        Tracker t = e.tracker();
+        assertTrue(t.requests(1) > 100, "requests " + t.requests(1));
+        assertEquals(t.requests(1), t.corrected(1).getTotalCount());
+        assertEquals(0, t.errors(1) + t.wrong(1));
+        assertTrue(t.corrected(1).getValueAtPercentile(50) >= 200, "each call takes >= 200 us");
+        assertEquals(3, made.size());
+        for (FakeAsync f : made) {
+            assertEquals(1, f.maxInFlight, "one call in flight per user");
+        }
+        // a target failing inside start: millions of inline failures, no StackOverflowError, users end
+        LoadEngine dead = new LoadEngine(Cells.closed(0, 0.3), r, () -> new FakeAsync(true));
+        run(dead, 1, 20, 400);
+        Tracker d = dead.tracker();
+        assertTrue(d.errors(1) > 1000, "errors " + d.errors(1));
+        assertEquals(d.errors(1), d.requests(1));
+        assertTrue(d.samples(1).get(0).contains("refused"), "error samples kept: " + d.samples(1));
     }
 }
