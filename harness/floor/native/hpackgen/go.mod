@@ -1,4 +1,4 @@
-module interop-bench/floor-grpc
+module interop-bench/floor-hpackgen
 
 go 1.26.0
 
