@@ -46,20 +46,20 @@ def undercuts(rows: list[Row], margin: float = 0.0) -> tuple[list[Undercut], lis
     floors = {(r.caller, r.transport, r.payload): r for r in rows if r.is_floor}
     found: list[Undercut] = []
     missed: list[str] = []
-    for key, floor in floors.items():
+    for floor in floors.values():
         if floor.status != "ok" or _p50(floor) is None or floor.service_us_per_req is None:
             missed.append(f"{floor.caller}->floor/{floor.transport}: not measured ({floor.status}: {floor.reason})")
     for r in rows:
         if r.is_floor or r.kind != "closed":
             continue
-        floor = floors.get((r.caller, r.transport, r.payload))
-        if floor is None:
+        base = floors.get((r.caller, r.transport, r.payload))
+        if base is None:
             continue
         if r.status != "ok" or _p50(r) is None or r.service_us_per_req is None:
             missed.append(f"{r.caller}->{r.service}/{r.transport}: not measured ({r.status}: {r.reason})")
             continue
-        for metric, fv, sv in (("p50_us", _p50(floor), _p50(r)),
-                               ("service_cpu_us_per_req", floor.service_us_per_req, r.service_us_per_req)):
+        for metric, fv, sv in (("p50_us", _p50(base), _p50(r)),
+                               ("service_cpu_us_per_req", base.service_us_per_req, r.service_us_per_req)):
             if fv is None or sv is None:
                 continue
             if sv < fv * (1.0 - margin):
