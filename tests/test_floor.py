@@ -3,10 +3,11 @@
 tests/scenarios/floor.toml runs every discovered service (`discover()`) and each transport's
 floor over http, zmq, redis and grpc, echo 64 B, with the project's placement, three repetitions
 of every cell. For each transport the floor's p50 latency and its service CPU per request must be
-at or below every service's. Noise: each side is the median of its three repetitions (the floor's
-repetitions run back to back before the services'), compared strictly (harness/floor/check.py;
-its unit test shows the comparison fails when a service is below). About 4 minutes on an idle
-machine (48 cells), longer on a busy one.
+at or below every service's. Noise (harness/floor/check.py): each side is the median of its three
+repetitions (the floor's run back to back before the services'); CPU per request is compared
+strictly, a p50 below the floor's counts when every repetition of the service is below every
+repetition of the floor. tests/unit/test_floor_check.py shows both comparisons fail when a
+service is below. About 4 minutes on an idle machine (48 cells), longer on a busy one.
 """
 
 from __future__ import annotations
