@@ -3,7 +3,8 @@
  * A worker holds its own connection and, per message, makes one round trip to redis-server: the
  * reply to the previous message (LPUSH + EXPIRE), its LREM from <queue>:processing and the next
  * BLMOVE go out in one write (a pipeline), and the BLMOVE's answer is the next message. Several
- * such workers (--connections, default 2) share one thread and one epoll loop. At start whatever
+ * such workers (--connections, default 2, as many as the Python service's) each have a thread with
+ * blocking I/O: per message one `read` and one `write`. At start whatever
  * a crashed worker left in <queue>:processing goes back to the queue (LMOVE ... RIGHT RIGHT until
  * empty). A message whose header cannot be parsed goes to <queue>:dead. echo answers the body,
  * health `{}`, any other op the body too (the floor does no work).
@@ -11,7 +12,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,12 +33,9 @@ typedef struct {
 typedef struct {
     int fd;
     buf_t in, out;
-    int want_out;  /* EPOLLOUT is being watched */
     int skip;  /* replies to ignore (LPUSH, EXPIRE, LREM) before the next BLMOVE's */
 } conn_t;
 
-static volatile sig_atomic_t stop_flag = 0;
-static void on_term(int sig) { (void)sig; stop_flag = 1; }
 
 static const char *queue, *processing, *dead;
 
@@ -195,6 +192,46 @@ static size_t roundtrip(conn_t *c, char *kind, const char **data, size_t *dlen) 
     }
 }
 
+/* One connection's loop, blocking: read what redis-server answered, queue the next batch, write it. */
+static void *worker(void *arg) {
+    conn_t *c = arg;
+    char kind;
+    const char *data;
+    size_t dlen;
+    c->in.len = c->in.off = 0;
+    blmove(&c->out);
+    if (flush_out(c)) die("lost the connection to redis-server");
+    for (;;) {
+        reserve(&c->in, c->in.len + 65536);
+        ssize_t r = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
+        if (r == 0) die("redis-server closed the connection");
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            die("lost the connection to redis-server");
+        }
+        c->in.len += (size_t)r;
+        for (;;) {
+            size_t used = parse_reply(&c->in, &kind, &data, &dlen);
+            if (!used) break;
+            if (kind == '-') {
+                fprintf(stderr, "floor-redis: redis-server answered %.*s\n", (int)dlen, data);
+                exit(1);
+            }
+            if (c->skip) c->skip--;
+            else if (dlen == (size_t)-1) blmove(&c->out); /* the blocking call timed out: wait again */
+            else answer(c, data, dlen);
+            c->in.off += used;
+        }
+        if (c->in.off) { /* keep only the partial reply still arriving */
+            memmove(c->in.p, c->in.p + c->in.off, c->in.len - c->in.off);
+            c->in.len -= c->in.off;
+            c->in.off = 0;
+        }
+        if (flush_out(c)) die("lost the connection to redis-server");
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     const char *url = NULL;
     int nconn = 2;
@@ -220,9 +257,8 @@ int main(int argc, char **argv) {
     snprintf(dq, ql + 16, "%s:dead", queue);
     processing = pq;
     dead = dq;
-    struct sigaction sa = {.sa_handler = on_term};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* SIGTERM keeps its default action: the workers block in read(), a message in flight stays in
+     * <queue>:processing and the next start puts it back on the queue. */
     signal(SIGPIPE, SIG_IGN);
 
     conn_t *conns = calloc((size_t)nconn, sizeof *conns);
@@ -254,70 +290,11 @@ int main(int argc, char **argv) {
         recovered++;
     }
     conns[0].in.len = conns[0].in.off = 0;
-    int ep = epoll_create1(0);
-    for (int i = 0; i < nconn; i++) {
-        conn_t *c = &conns[i];
-        c->in.len = c->in.off = 0;
-        blmove(&c->out);
-        if (flush_out(c)) die("lost the connection to redis-server");
-        fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-    }
-    printf("floor redis (C, epoll, %d connections) on %s queue %s; %d message(s) recovered\n", nconn, url, queue,
-           recovered);
+    printf("floor redis (C, %d connections, a thread each) on %s queue %s; %d message(s) recovered\n", nconn, url,
+           queue, recovered);
     fflush(stdout);
-    struct epoll_event evs[MAX_CONNS];
-    while (!stop_flag) {
-        int n = epoll_wait(ep, evs, MAX_CONNS, -1);
-        for (int i = 0; i < n; i++) {
-            conn_t *c = evs[i].data.ptr;
-            if (evs[i].events & EPOLLOUT) {
-                if (flush_out(c)) die("lost the connection to redis-server");
-            }
-            if (!(evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) goto rearm;
-            for (;;) {
-                reserve(&c->in, c->in.len + 65536);
-                ssize_t r = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
-                if (r > 0) {
-                    c->in.len += (size_t)r;
-                    if (c->in.len < c->in.cap) break;
-                    continue;
-                }
-                if (r == 0) die("redis-server closed the connection");
-                if (errno == EAGAIN) break;
-                if (errno != EINTR) die("lost the connection to redis-server");
-            }
-            for (;;) {
-                size_t used = parse_reply(&c->in, &kind, &data, &dlen);
-                if (!used) break;
-                if (kind == '-') {
-                    fprintf(stderr, "floor-redis: redis-server answered %.*s\n", (int)dlen, data);
-                    exit(1);
-                }
-                if (c->skip) {
-                    c->skip--;
-                } else if (dlen == (size_t)-1) {
-                    blmove(&c->out);  /* the blocking call timed out: wait again */
-                } else {
-                    answer(c, data, dlen);
-                }
-                c->in.off += used;
-            }
-            if (c->in.off) {  /* keep only the partial reply still arriving */
-                memmove(c->in.p, c->in.p + c->in.off, c->in.len - c->in.off);
-                c->in.len -= c->in.off;
-                c->in.off = 0;
-            }
-            if (flush_out(c)) die("lost the connection to redis-server");
-        rearm:;
-            int want = c->out.off < c->out.len;
-            if (want != c->want_out) {
-                struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
-                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-                c->want_out = want;
-            }
-        }
-    }
+    pthread_t *threads = calloc((size_t)nconn, sizeof *threads);
+    for (int i = 0; i < nconn; i++) pthread_create(&threads[i], NULL, worker, &conns[i]);
+    for (int i = 0; i < nconn; i++) pthread_join(threads[i], NULL);
     return 0;
 }
