@@ -30,7 +30,7 @@ from pathlib import Path
 
 from harness import REPO
 from harness.contract.endpoint import Endpoint
-from harness.contract.manifest import Service, discover, select
+from harness.contract.manifest import Service, discover, select, select_with_floors
 from harness.contract.transports import TRANSPORTS
 from harness.errors import HarnessError
 from harness.loadgen.protocol import HARNESS_CALLER
@@ -124,7 +124,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """Run each manifest's `clean` steps (build outputs of every service)."""
-    failed = [s.name for s in select(args.services) if not _run_steps(s, s.clean, "clean")]
+    failed = [s.name for s in select_with_floors(args.services) if not _run_steps(s, s.clean, "clean")]
     return 1 if failed else 0
 
 
@@ -133,7 +133,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     log = Path(args.log) if args.log else None
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
-    failed = [s.name for s in select(args.services) if not _run_steps(s, s.build, "build", log=log)]
+    failed = [s.name for s in select_with_floors(args.services) if not _run_steps(s, s.build, "build", log=log)]
     if failed:
         print(f"build failed for: {', '.join(failed)}", file=sys.stderr)
         return 1

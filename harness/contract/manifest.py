@@ -257,6 +257,18 @@ def select(names: list[str] | None, root: Path | None = None) -> list[Service]:
     return [found[n] for n in names]
 
 
+def select_with_floors(names: list[str] | None) -> list[Service]:
+    """The named services and floors (all of both when `names` is empty): what `build` and `clean` act on.
+
+    A floor is built like a service (its binaries are measured in every run), but is never part of the matrix.
+    """
+    floors = discover_floors()
+    floor_names = {f.name for f in floors}
+    wanted = [n for n in names or [] if n not in floor_names]
+    services = select(wanted) if wanted or not names else []
+    return [*services, *(f for f in floors if not names or f.name in names)]
+
+
 def base_values() -> dict[str, str]:
     """The placeholders every manifest command can use: the harness's interpreter and the repository root."""
     import sys

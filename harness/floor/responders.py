@@ -1,7 +1,8 @@
-"""The cheapest responders the harness can have: no parsing beyond framing, no work.
+"""Python responders that do no work: the floor before the native one (native/, service.toml).
 
-Run as a script (the floor's service.toml): `responders.py <transport> [options]`. Each answers
-`echo` with the request bytes and `health` with `{}`, and stops on SIGTERM.
+Kept as the comparison the native floor was chosen against (docs/performance.md, "The floor")
+and for services/java/tools/caller_cpu.py. Run as a script: `responders.py <transport>
+[options]`. Each answers `echo` with the request bytes and `health` with `{}`, and stops on SIGTERM.
 """
 
 from __future__ import annotations

@@ -72,13 +72,18 @@ class Runner:
             echo = next((p for p in sc.payloads if p["op"] == "echo"), {"name": "echo-64B", "op": "echo", "size": 64})
             for floor in discover_floors():
                 for t in sc.transports:
-                    if t in floor.commands:
-                        spec = CellSpec("floor", echo, 0, sc.users, Plan.closed(sc.warmup_s, sc.duration_s))
-                        work.append((floor, t, self._caller_specs([spec], t)))
+                    if t in floor.commands:  # as many repetitions as a service's cells, to compare medians
+                        specs = [CellSpec("floor", echo, rep, sc.users, Plan.closed(sc.warmup_s, sc.duration_s))
+                                 for rep in range(sc.repetitions)]
+                        work.append((floor, t, self._caller_specs(specs, t)))
         for svc in self.services:
             for t in sc.transports:
                 if t in svc.commands or (svc.name, t) in self.external:
                     work.append((svc, t, self._caller_specs(cell_specs(sc, t, sc.service_warmup(svc.warmup_s)), t)))
+        # Transport by transport, its floor first: the floor is measured minutes, not a whole run, before
+        # the services it is compared with (a busy machine's load drifts over a run).
+        order = {t: i for i, t in enumerate(sc.transports)}
+        work.sort(key=lambda w: order[w[1]])
         return work
 
     def _caller_specs(self, specs: list[CellSpec], transport: str) -> list[CellSpec]:
