@@ -130,8 +130,15 @@ def _send_config(runner: Any, msg: Any) -> None:
 
 
 def _on_results(msg: Any, **_kw: Any) -> None:
-    """Master: one worker's bench_results."""
+    """Master: one worker's bench_results; with every worker's in, the cell's results are written at once.
+
+    The runner reads them as soon as they exist (harness/run/generators.py) instead of waiting
+    for Locust's own stop and quit, which poll in whole seconds.
+    """
     STATE["results"][msg.node_id] = msg.data
+    if CELL is not None and len(STATE["results"]) >= CELL.workers and not STATE.get("written"):
+        lp.write_json_atomically(Path(CELL.results), _merged_worker_results())
+        STATE["written"] = True
 
 
 def _end_when_plan_is_over(environment: Any) -> None:
@@ -231,6 +238,30 @@ def _watch_slo(environment: Any) -> None:
             return
 
 
+class _ShortSleeps:
+    """`time` for locust.main, whose headless master looks for its workers with `time.sleep(1)`."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(min(seconds, 0.02))
+
+
+def _poll_for_workers_faster() -> None:
+    """A headless master starts as soon as its worker is ready, not at the next whole second.
+
+    Locust's `start_automatic_run` (locust/main.py of the pinned 2.x) waits for
+    `--expect-workers` in one-second sleeps, which cost every caller's cell up to a second. Only
+    that module's `time` is replaced, after the master exists; no other sleep of Locust changes.
+    """
+    import locust.main
+
+    if hasattr(locust.main, "time"):
+        locust.main.time = _ShortSleeps()  # type: ignore[assignment]
+
+
 @events.init.add_listener
 def _on_init(environment: Any, **_kw: Any) -> None:
     runner = environment.runner
@@ -241,6 +272,8 @@ def _on_init(environment: Any, **_kw: Any) -> None:
             raise SystemExit("interop-bench: a master needs --bench-cell FILE (the runner writes it)")
         runner.register_message(lp.RESULTS, _on_results)
         runner.register_message(lp.HELLO, lambda msg, **_kw: _send_config(runner, msg))
+        if environment.web_ui is None:
+            _poll_for_workers_faster()
     elif isinstance(runner, WorkerRunner):
         runner.register_message(lp.CONFIG, _on_config)
         runner.register_message(lp.START, _on_start)
@@ -279,8 +312,11 @@ def _on_test_stop(environment: Any, **_kw: Any) -> None:
         return
     if CELL is None:
         return
+    if STATE.get("written"):
+        return  # a master that had every worker's results wrote them when the last arrived
     data = _merged_worker_results() if isinstance(runner, MasterRunner) else TRACKER.results()
     lp.write_json_atomically(Path(CELL.results), data)
+    STATE["written"] = True
 
 
 # -- users -----------------------------------------------------------------------------------

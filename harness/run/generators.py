@@ -22,10 +22,12 @@ from harness import REPO
 from harness.contract.manifest import Service, base_values, fill
 from harness.errors import HarnessError
 from harness.loadgen.protocol import WORKER_CLASS, CellFile
-from harness.processes.supervisor import Proc, free_port, spawn, stop_group, tree_cpu_seconds
+from harness.processes.supervisor import Proc, free_port, spawn, stop_groups, tree_cpu_seconds
 
 LOCUSTFILE = REPO / "harness" / "loadgen" / "locustfile.py"
 START_TIMEOUT_S = 120.0
+RESULTS_IN_GRACE_S = 0.3
+"""How long a cell's load-generator processes get to exit on SIGTERM once their results are in."""
 """How long a cell's Locust test may take to start (workers joining included)."""
 EXIT_GRACE_S = 90.0
 """How long after its plan a Locust process may take to write its results and exit."""
@@ -79,13 +81,20 @@ class Generators:
         return times
 
     def wait_results(self) -> dict[str, Any]:
-        """The merged `bench_results` (LOADGEN.md) once the main process has exited."""
-        try:
-            code = self.main.popen.wait(timeout=self.run_time_s + EXIT_GRACE_S)
-        except Exception as e:
-            raise HarnessError(f"locust did not exit {EXIT_GRACE_S:.0f} s after its plan ({e}); "
-                               f"log {self.main.log_path}:\n{self.main.log_tail(10)}") from e
+        """The merged `bench_results` (LOADGEN.md): as soon as the main process has written them, or it exited.
+
+        The results file is written atomically, so a file that exists is whole; the processes are
+        stopped afterwards (`stop`) rather than waited for, because Locust's own stop and quit
+        sleep in whole seconds.
+        """
         path = Path(self.cell.results)
+        deadline = time.monotonic() + self.run_time_s + EXIT_GRACE_S
+        while not path.exists() and self.main.popen.poll() is None:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"locust did not finish {EXIT_GRACE_S:.0f} s after its plan; "
+                                   f"log {self.main.log_path}:\n{self.main.log_tail(10)}")
+            time.sleep(0.02)
+        code = self.main.popen.poll()
         if not path.exists():
             raise HarnessError(f"wrote no results (exit {code}); log {self.main.log_path}:\n{self.main.log_tail(10)}")
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -100,10 +109,14 @@ class Generators:
                         f"log {w.log_path}:\n{w.log_tail(10)}")
         return ""
 
-    def stop(self) -> None:
-        """Stop every process (and its children)."""
-        for p in self.procs:
-            stop_group(p.popen)
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop every process (and its children), side by side; SIGKILL after `grace_s`.
+
+        Once a cell's results are in, nothing is left for its processes to do: the runner gives
+        them a short grace (RESULTS_IN_GRACE_S) instead of the time a JVM or a BEAM takes to shut
+        down cleanly, which would be paid by every cell.
+        """
+        stop_groups([p.popen for p in self.procs], grace_s=grace_s)
 
 
 def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str, str], logs: Path,
@@ -122,10 +135,13 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
                              "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "-u", str(users),
                              "-r", spawn_rate, "-t", f"{run_time + 30}s", "--only-summary", "--stop-timeout", "5",
                              "--bench-cell", str(path), WORKER_CLASS)
-        main = spawn(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cwd=REPO, cores=cores)
+        # The caller first: its ZeroMQ socket connects as soon as the master binds, so the master finds
+        # it ready on its first look (Locust's master looks for workers once a second); a caller waits
+        # BENCH_MASTER_TIMEOUT_S (10 s, LOADGEN.md) for a master, far longer than one takes to start.
         command = fill(caller.caller.command, {**base_values(), "master_host": "127.0.0.1", "master_port": str(port)})
         worker = spawn(f"{caller.name}-caller:{cid}", command, logs / f"caller-{cid}.log", cwd=caller.folder,
                        env=caller.env, cores=cores)
+        main = spawn(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cwd=REPO, cores=cores)
         return Generators([main, worker], cell, run_time + 30, workers=[worker])
     cell.write(path)
     if not workers and not remote_workers:

@@ -30,7 +30,7 @@ from harness.processes.supervisor import Proc, Supervisor, tree_cpu_seconds
 from harness.results.noise import spread_warning
 from harness.results.schema import Cell, Run
 from harness.results.stats import CpuSample
-from harness.run.generators import Generators, start_generators
+from harness.run.generators import RESULTS_IN_GRACE_S, Generators, start_generators
 from harness.run.measure import CLIENT_BOUND_UTIL, CellOutput, cell_from_results, cell_line
 from harness.run.meta import collect_meta
 from harness.run.progress import Progress, mmss
@@ -235,14 +235,16 @@ class Runner:
         gens = start_generators(cell_file, folder / f"{base.id}.cell.json", spec.users, self.scenario.placement,
                                 self.out / "logs", self.workers, self.remote_workers, self.master_bind,
                                 self.master_port, caller=caller)
+        grace = 5.0
         try:
             samples = self._sample_phases(gens, proc, redis_proc)
             data = gens.wait_results()
             died = gens.died()
+            grace = RESULTS_IN_GRACE_S
         except HarnessError as e:
             return replace(base, status="failed", reason=f"{gens.died()}\nload generator: {e}".strip())
         finally:
-            gens.stop()
+            gens.stop(grace)
         if died:
             return replace(base, status="failed", reason=died)
         out = CellOutput(self.out, base.id, service_measured=proc is not None)
