@@ -59,8 +59,11 @@ def chart_answer(rows: list[Row], payload: str, colour: Callable[[str], str]) ->
         return None
     fig, axes = plt.subplots(1, 2, figsize=(13, 3.9))
     width = 0.8 / len(services)
-    panels = (("latency a call adds above the floor (p50, µs)", lambda r: above_floor(r, fl.get(r.transport))),
-              ("service CPU per request (µs)", lambda r: r.service_us_per_req))
+    has_floor = any(above_floor(r, fl.get(r.transport)) is not None for r in cells.values())
+    latency: tuple[str, Callable[[Row], float | None]] = (
+        ("latency a call adds above the floor (p50, µs)", lambda r: above_floor(r, fl.get(r.transport)))
+        if has_floor else ("p50 latency (µs; the floors answer echo only)", lambda r: r.latency_us["p50"]))
+    panels = (latency, ("service CPU per request (µs)", lambda r: r.service_us_per_req))
     for ax, (label, value) in zip(axes, panels, strict=True):
         for k, svc in enumerate(services):
             for j, t in enumerate(transports):
@@ -79,7 +82,10 @@ def chart_answer(rows: list[Row], payload: str, colour: Callable[[str], str]) ->
         ax.set_ylabel(label + " (log)", fontsize=9)
         ax.set_title(label, fontsize=10)
         ax.grid(axis="y", which="both", alpha=0.3)
-    axes[0].legend(fontsize=8, ncol=min(len(services), 4))
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, -0.04))
     marked = any(r.client_bound for r in cells.values())
     fig.suptitle(f"{payload}: what one call costs (called by {caller}"
                  + ("; * the caller was client-bound)" if marked else ")"), fontsize=11)
