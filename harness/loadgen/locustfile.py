@@ -280,11 +280,25 @@ def _on_init(environment: Any, **_kw: Any) -> None:
         gevent.spawn(_ask_for_config, runner)
 
 
+def _wait_until_every_worker_has_its_config(timeout_s: float = 30.0) -> None:
+    """Master: bench_start goes out only after every worker's bench_config (the same channel keeps the order).
+
+    Locust starts a test once its workers said `client_ready`, which can come before their
+    `bench_hello`; a worker that got bench_start first would run the default plan.
+    """
+    assert CELL is not None
+    deadline = time.monotonic() + timeout_s
+    while len(STATE["connected"]) < CELL.workers and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         return  # a worker starts on the master's bench_start
+    if isinstance(runner, MasterRunner):
+        _wait_until_every_worker_has_its_config()
     now = time.monotonic()
     if isinstance(runner, MasterRunner):
         runner.send_message(lp.START, {"start_wall": time.time() + lp.START_DELAY_S})
