@@ -68,6 +68,13 @@ func (e *Engine) Start(start int64) {
 	close(e.started)
 }
 
+// Started says whether Start has fixed the plan.
+func (e *Engine) Started() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.phases != nil
+}
+
 // PhaseBounds is every phase's start and the last phase's end (if finite), on Now's clock.
 func (e *Engine) PhaseBounds() []int64 {
 	e.mu.Lock()

@@ -245,8 +245,10 @@ func (w *Worker) onConfig(data any) error {
 		w.send("exception", map[string]any{"msg": msg, "traceback": ""})
 		return errors.New(msg)
 	}
-	if w.engine != nil && w.engine.UserCount() > 0 {
-		w.log.Printf("bench_config while users run: ignored (the cell changes only between tests)")
+	if w.engine != nil && (w.engine.UserCount() > 0 || w.engine.Started()) {
+		// The master answers every bench_hello, so a hello sent before the first config came
+		// brings a second one, which may arrive after bench_start: the started test keeps its engine.
+		w.log.Printf("bench_config once the test has started: ignored (the cell changes only between tests)")
 		return nil
 	}
 	w.cfg = c

@@ -186,3 +186,31 @@ func TestAnotherProtocolIsRefused(t *testing.T) {
 		t.Fatal("the worker went on with a config of another protocol")
 	}
 }
+
+// The master answers every bench_hello with a bench_config, so a repeat can come after
+// bench_start and before spawn (seen on a loaded machine): the started test must keep its plan.
+func TestARepeatedConfigAfterTheStartIsIgnored(t *testing.T) {
+	m := newMaster(t)
+	done := run(t, m, 10*time.Second)
+	m.expect("client_ready")
+	m.send("ack", map[string]any{"index": int64(0)})
+	m.expect("bench_hello")
+	m.send("bench_config", configData(1))
+	m.send("bench_start", map[string]any{"start_wall": float64(time.Now().UnixNano())/1e9 + 0.1})
+	m.send("bench_config", configData(1))
+	m.send("spawn", map[string]any{"timestamp": 1.0, "user_classes_count": map[string]any{"BenchCell": int64(2)},
+		"host": "", "stop_timeout": int64(0), "parsed_options": map[string]any{}})
+	m.expect("spawning_complete")
+	time.Sleep(700 * time.Millisecond)
+	m.send("stop", nil)
+	res := m.expect("bench_results").Data.(map[string]any)
+	cells := res["phases"].([]any)[1].(map[string]any)["cells"].(map[string]any)
+	cell, ok := cells["x_http_echo_64B"].(map[string]any)
+	if !ok || cell["requests"].(int64) < 100 {
+		t.Fatalf("the measured phase after a repeated bench_config: %v", cells)
+	}
+	m.send("quit", nil)
+	if err := <-done; err != nil {
+		t.Fatalf("quit: %v", err)
+	}
+}

@@ -273,8 +273,10 @@ public final class LocustWorker implements AutoCloseable {
             exit = new Exit(1, msg);
             return;
         }
-        if (engine != null && engine.userCount() > 0) {
-            LOG.warning("bench_config while users run: ignored (the cell changes only between tests)");
+        if (engine != null && (engine.userCount() > 0 || engine.tracker() != null)) {
+            // The master answers every bench_hello, so a hello sent before the first config came
+            // brings a second one, which may arrive after bench_start: the started test keeps its engine.
+            LOG.info("bench_config once the test has started: ignored (the cell changes only between tests)");
             return;
         }
         config = c;

@@ -108,6 +108,59 @@ class LocustWorkerOrderTest {
         }
     }
 
+    /**
+     * The master answers every {@code bench_hello} with a {@code bench_config}, so a repeat may come
+     * after {@code bench_start} and before {@code spawn} (seen on a loaded machine): the started
+     * test keeps its plan and its users run it.
+     */
+    @Test
+    void aRepeatedConfigAfterTheStartIsIgnored() throws Exception {
+        int port = Ports.free();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (ZContext ctx = new ZContext(); ZMQ.Socket router = ctx.createSocket(SocketType.ROUTER)) {
+            router.setReceiveTimeOut(200);
+            router.bind("tcp://127.0.0.1:" + port);
+            LocustWorker w = new LocustWorker("127.0.0.1", port, 10, "java",
+                    c -> Clients.factory(c, "socket", "user"));
+            Future<LocustWorker.Exit> exit = pool.submit(() -> {
+                try (w) {
+                    return w.run();
+                }
+            });
+            String id = w.nodeId();
+            List<String> seen = new ArrayList<>();
+            next(router, id, seen, "client_ready");
+            send(router, id, "ack", Map.of("index", 0L));
+            next(router, id, seen, "bench_hello");
+            // nothing listens on the target: every call is an error, and errors are counted
+            var cfg = LocustWorkerTest.config("http", Ports.free(), "echo", false, 0, 0.5);
+            Map<String, Object> config = new com.fasterxml.jackson.databind.ObjectMapper().convertValue(cfg, Map.class);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> request = (Map<String, Object>) config.get("request");
+            request.put("body", java.util.Base64.getDecoder().decode((String) request.remove("body_b64")));
+            send(router, id, "bench_config", config);
+            send(router, id, "bench_start", Map.of("start_wall", System.currentTimeMillis() / 1000.0 + 0.1));
+            send(router, id, "bench_config", config);
+            send(router, id, "spawn", Map.of("timestamp", 1.0, "user_classes_count", Map.of("BenchCell", 1L),
+                    "host", "", "parsed_options", Map.of()));
+            next(router, id, seen, "spawning_complete");
+            long until = System.nanoTime() + 2_000_000_000L;
+            while (System.nanoTime() < until) {
+                next(router, id, seen, "heartbeat");
+                send(router, id, "heartbeat", null);
+            }
+            send(router, id, "stop", null);
+            Map<?, ?> results = (Map<?, ?>) next(router, id, seen, "bench_results").data();
+            Map<?, ?> measure = (Map<?, ?>) ((List<?>) results.get("phases")).get(1);
+            Map<?, ?> cells = (Map<?, ?>) measure.get("cells");
+            assertEquals(1, cells.size(), "the measured phase ran: " + measure);
+            send(router, id, "quit", null);
+            assertEquals(0, exit.get(10, TimeUnit.SECONDS).code());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void aConfigOfAnotherProtocolIsRefused() throws Exception {
         int port = Ports.free();
