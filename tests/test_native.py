@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.contract.manifest import discover
-from harness.run.native import native_http, run_wrk, start_nginx
+from harness.run.native import native_http, run_wrk, start_nginx, wrk_client_cpu
 
 
 def test_nginx_answers_wrk_with_its_fixed_64_bytes(tmp_path: Path) -> None:
@@ -15,6 +15,9 @@ def test_nginx_answers_wrk_with_its_fixed_64_bytes(tmp_path: Path) -> None:
         lua.write_text('wrk.method = "POST"\nwrk.body = string.rep("x", 64)\n')
         requests, seconds = run_wrk(f"http://127.0.0.1:{port}/echo", lua, 1, "0")
         assert requests > 100 and 0.5 < seconds < 5
+        # wrk's own CPU, from its rusage: some, and at most the one core it is pinned to for its second
+        requests, cpu = wrk_client_cpu(f"http://127.0.0.1:{port}/echo", lua, 1, "0", connections=4)
+        assert requests > 100 and 0.0 < cpu < 1.5
     finally:
         proc.stop()
 

@@ -10,10 +10,12 @@ runtime and server over the cheapest well-known HTTP server.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,21 +92,48 @@ def start_nginx(folder: Path, cores: str) -> tuple[Proc, int]:
     return proc, port
 
 
-def run_wrk(url: str, lua: Path, seconds: float, cores: str, connections: int = 8) -> tuple[int, float]:
-    """(requests, seconds) of one `wrk -t1 -c<connections>` run pinned to `cores`; errors say what failed."""
+def _wrk_argv(url: str, lua: Path, seconds: float, cores: str, connections: int) -> list[str]:
     if shutil.which("wrk") is None:
         raise HarnessError("wrk is not installed: run `make setup` (Debian package wrk)")
-    argv = ["taskset", "-c", cores, "wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "-s", str(lua),
+    return ["taskset", "-c", cores, "wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "-s", str(lua),
             url]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
-    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", done.stdout)
+
+
+def _wrk_result(argv: list[str], url: str, stdout: str, stderr: str) -> tuple[int, float]:
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", stdout)
     if not m:
-        raise HarnessError(f"could not read wrk's output ({' '.join(argv)}):\n{done.stdout}{done.stderr}")
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+        raise HarnessError(f"could not read wrk's output ({' '.join(argv)}):\n{stdout}{stderr}")
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", stdout)
     if bad:
-        raise HarnessError(f"{url}: {bad.group(1)} non-2xx replies under wrk:\n{done.stdout}")
+        raise HarnessError(f"{url}: {bad.group(1)} non-2xx replies under wrk:\n{stdout}")
     scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
     return int(m.group(1)), float(m.group(2)) * scale
+
+
+def run_wrk(url: str, lua: Path, seconds: float, cores: str, connections: int = 8) -> tuple[int, float]:
+    """(requests, seconds) of one `wrk -t1 -c<connections>` run pinned to `cores`; errors say what failed."""
+    argv = _wrk_argv(url, lua, seconds, cores, connections)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    return _wrk_result(argv, url, done.stdout, done.stderr)
+
+
+def wrk_client_cpu(url: str, lua: Path, seconds: float, cores: str, connections: int) -> tuple[int, float]:
+    """(requests, CPU-seconds of wrk itself) of one pinned `wrk -t1 -c<connections>` run: the native
+    client's own cost (taskset execs wrk, so the child's rusage is wrk's)."""
+    argv = _wrk_argv(url, lua, seconds, cores, connections)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
+        try:
+            _, _, usage = os.wait4(child.pid, 0)
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+        child.returncode = 0  # reaped by wait4
+        out.seek(0)
+        err.seek(0)
+        requests, _ = _wrk_result(argv, url, out.read(), err.read())
+    return requests, usage.ru_utime + usage.ru_stime
 
 
 def _measure(pid: int, url: str, lua: Path, seconds: float, cores: str) -> tuple[float, float, float]:

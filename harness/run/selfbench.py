@@ -53,6 +53,8 @@ def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS
             proc, endpoint = sup.start(floor, t, cores=sc.placement["services"])
             cell = runner.run_cell(sup, floor, proc, endpoint,
                                    CellSpec("floor", ECHO, 0, users, Plan.closed(warmup, duration_s), caller=caller))
+            wrk = _wrk_per_core(f"http://{endpoint.host}:{endpoint.port}/echo", out, users, duration_s,
+                                sc.placement["loadgen"]) if t == "http" and shutil.which("wrk") else None
             sup.stop(proc)
             if not cell.measured or cell.cpu is None:
                 rows.append({"transport": t, "error": cell.reason})
@@ -64,8 +66,24 @@ def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS
                          "rps_per_client_core": round(rps / util) if util else None,
                          "target": TARGETS.get(t) if caller == HARNESS_CALLER else None,
                          "p50_us": cell.latency_us["p50"],
-                         "server_util": cell.cpu.service_util})
+                         "server_util": cell.cpu.service_util,
+                         "wrk_rps_per_client_core": round(wrk[0]) if wrk else None,
+                         "wrk_client_us_per_req": round(wrk[1], 1) if wrk else None,
+                         "wrk_rps": round(wrk[2]) if wrk else None})
     return rows
+
+
+def _wrk_per_core(url: str, out: Path, connections: int, seconds: float, cores: str) -> tuple[float, float, float]:
+    """(requests per CPU-second of wrk, wrk's µs per request, wrk's req/s) of `wrk -t1 -c<connections>` on the
+    caller's responder and core: the native client's cost, the reference for a caller's http figure."""
+    from harness.run.native import wrk_client_cpu
+
+    lua = out / "post64.lua"
+    lua.write_text(WRK_LUA)
+    requests, cpu = wrk_client_cpu(url, lua, seconds, cores, connections)
+    if not requests or cpu <= 0:
+        raise HarnessError(f"{url}: wrk completed no request or used no CPU: run it by hand to see why")
+    return requests / cpu, cpu * 1e6 / requests, requests / seconds
 
 
 def _wrk_p50_us(url: str, lua: Path, seconds: int, cores: str) -> tuple[float, float]:
@@ -151,6 +169,9 @@ def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: 
         target = f"{r['target']:,}" if r["target"] else "–"
         print(f"{r['transport']:10} {r['throughput_rps']:>8,.0f} {r['loadgen_util']:>12.0%} "
               f"{r['client_us_per_req']:>14.1f} {r['rps_per_client_core']:>15,} {target:>8}")
+        if r.get("wrk_rps_per_client_core"):
+            print(f"{'  wrk':10} {r['wrk_rps']:>8,} {'':>12} {r['wrk_client_us_per_req']:>14.1f} "
+                  f"{r['wrk_rps_per_client_core']:>15,} {'':>8}  (wrk -t1 -c{users}, same floor and core)")
     o = overhead
     if o is not None:
         print(f"\nunloaded client overhead, 64 B http echo on {o['service']}: {caller} p50 {o['harness_p50_us']:.0f} "
