@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -43,12 +43,27 @@ def taskset_prefix(cores: str | None) -> list[str]:
     return ["taskset", "-c", cores]
 
 
+class Child(Protocol):
+    """What the supervisor needs of a started process: `subprocess.Popen`, or a process forked by
+    the Locust fork server (`harness.processes.forkserver.ForkedChild`)."""
+
+    @property
+    def pid(self) -> int: ...  # noqa: D102
+
+    @property
+    def returncode(self) -> int | Any: ...  # noqa: D102
+
+    def poll(self) -> int | None: ...  # noqa: D102
+
+    def wait(self, timeout: float | None = None) -> int: ...  # noqa: D102
+
+
 @dataclass
 class Proc:
     """A process the supervisor started, with its log file."""
 
     name: str
-    popen: subprocess.Popen[bytes]
+    popen: Child
     log_path: Path
     command: str
 
@@ -149,7 +164,7 @@ def _process_cpu_ns(pid: int) -> int | None:
     return live_ns + int(max(process_ticks - live_ticks, 0) * _TICK_NS)
 
 
-def stop_group(popen: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+def stop_group(popen: Child, grace_s: float = 5.0) -> None:
     """Stop a process started with start_new_session: SIGTERM, wait, SIGKILL of the group."""
     if popen.poll() is not None:
         _kill_group(popen.pid, signal.SIGKILL)  # leftovers of an exited leader
@@ -166,7 +181,7 @@ def stop_group(popen: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
         pass
 
 
-def stop_groups(popens: list[subprocess.Popen[bytes]], grace_s: float = 5.0) -> None:
+def stop_groups(popens: list[Child], grace_s: float = 5.0) -> None:
     """`stop_group` for several processes at once: SIGTERM to every group, one shared grace, SIGKILL.
 
     A cell's Locust master and its caller each take a while to exit (Locust's quit sleeps 0.5 s,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from harness import REPO
 from harness.contract.manifest import Service, base_values, fill
 from harness.errors import HarnessError
 from harness.loadgen.protocol import WORKER_CLASS, CellFile
+from harness.processes import forkserver
 from harness.processes.supervisor import Proc, free_port, spawn, stop_groups, tree_cpu_seconds
 
 LOCUSTFILE = REPO / "harness" / "loadgen" / "locustfile.py"
@@ -33,10 +36,27 @@ EXIT_GRACE_S = 90.0
 """How long after its plan a Locust process may take to write its results and exit."""
 
 
+def locust_args(*args: str) -> list[str]:
+    """The arguments of a Locust process with the harness's locustfile."""
+    return ["-f", str(LOCUSTFILE), "--loglevel", "WARNING", "--skip-log-setup", *args]
+
+
 def locust_argv(*args: str) -> list[str]:
     """The command line of a Locust process with the harness's locustfile."""
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", "--skip-log-setup",
-            *args]
+    return [sys.executable, "-m", "locust", *locust_args(*args)]
+
+
+def spawn_locust(name: str, args: list[str], log_path: Path, cores: str | None) -> Proc:
+    """Start `python -m locust ARGS` (the harness's locustfile in ARGS): forked from the fork server
+    (harness/processes/zygote.py, Locust imported once per run), or fresh with BENCH_FORKSERVER=0."""
+    if not forkserver.enabled():
+        return spawn(name, [sys.executable, "-m", "locust", *args], log_path, cwd=REPO, cores=cores)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    shown = shlex.join([sys.executable, "-m", "locust", *args])
+    with open(log_path, "ab") as log:
+        log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} forked: {shown}\n".encode())
+    child = forkserver.server().spawn(args, log_path, REPO, dict(os.environ), cores)
+    return Proc(name=name, popen=child, log_path=log_path, command=shown)
 
 
 @dataclass
@@ -131,7 +151,7 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
         cell.workers = 1
         cell.write(path)
         port = free_port()
-        master = locust_argv("--master", "--headless", "--expect-workers", "1", "--expect-workers-max-wait", "60",
+        master = locust_args("--master", "--headless", "--expect-workers", "1", "--expect-workers-max-wait", "60",
                              "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "-u", str(users),
                              "-r", spawn_rate, "-t", f"{run_time + 30}s", "--only-summary", "--stop-timeout", "5",
                              "--bench-cell", str(path), WORKER_CLASS)
@@ -141,24 +161,23 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
         command = fill(caller.caller.command, {**base_values(), "master_host": "127.0.0.1", "master_port": str(port)})
         worker = spawn(f"{caller.name}-caller:{cid}", command, logs / f"caller-{cid}.log", cwd=caller.folder,
                        env=caller.env, cores=cores)
-        main = spawn(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cwd=REPO, cores=cores)
+        main = spawn_locust(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cores)
         return Generators([main, worker], cell, run_time + 30, workers=[worker])
     cell.write(path)
     if not workers and not remote_workers:
-        argv = locust_argv("--headless", "-u", str(users), "-r", spawn_rate, "-t", f"{run_time + 30}s",
+        args = locust_args("--headless", "-u", str(users), "-r", spawn_rate, "-t", f"{run_time + 30}s",
                            "--only-summary", "--stop-timeout", "5", "--web-host", "127.0.0.1", "--bench-cell",
                            str(path), WORKER_CLASS)
-        return Generators([spawn(f"locust:{cid}", argv, logs / f"locust-{cid}.log", cwd=REPO, cores=cores)], cell,
+        return Generators([spawn_locust(f"locust:{cid}", args, logs / f"locust-{cid}.log", cores)], cell,
                           run_time + 30)
     expected = workers + remote_workers
     port = master_port or free_port()
-    master = locust_argv("--master", "--headless", "--expect-workers", str(expected), "--expect-workers-max-wait",
+    master = locust_args("--master", "--headless", "--expect-workers", str(expected), "--expect-workers-max-wait",
                          "60", "--master-bind-host", master_bind, "--master-bind-port", str(port), "-u", str(users),
                          "-r", spawn_rate, "-t", f"{run_time + 30}s", "--only-summary", "--stop-timeout", "5",
                          "--bench-cell", str(path), WORKER_CLASS)
-    procs = [spawn(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cwd=REPO, cores=cores)]
+    procs = [spawn_locust(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cores)]
     for k in range(workers):
-        argv = locust_argv("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
-        procs.append(spawn(f"locust-worker{k}:{cid}", argv, logs / f"locust-{cid}.worker{k}.log", cwd=REPO,
-                           cores=cores))
+        args = locust_args("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
+        procs.append(spawn_locust(f"locust-worker{k}:{cid}", args, logs / f"locust-{cid}.worker{k}.log", cores))
     return Generators(procs, cell, run_time + 30, workers=procs[1:])
