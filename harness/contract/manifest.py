@@ -40,6 +40,11 @@ class Caller:
     requires: list[str] = field(default_factory=list)
     warmup_s: float = 0.0
     transports: list[str] = field(default_factory=list)
+    transport_warmup_s: dict[str, float] = field(default_factory=dict)
+
+    def warmup_for(self, transport: str) -> float:
+        """The least warm-up of this caller's cells over `transport` (a JIT warms some clients slower)."""
+        return self.transport_warmup_s.get(transport, self.warmup_s)
 
     def missing_programs(self) -> list[str]:
         """Programs the caller requires that are not on PATH."""
@@ -185,12 +190,19 @@ def _caller(table: Any, path: Path, served: list[str]) -> Caller | None:
     warmup = table.get("warmup_s", 0)
     if not isinstance(warmup, int | float) or warmup < 0:
         raise ManifestError(f"{path}: [caller] warmup_s must be a number of seconds >= 0")
-    unknown = set(table) - {"command", "requires", "warmup_s", "transports"}
+    per = table.get("transport_warmup_s", {})
+    if not isinstance(per, dict) or not all(isinstance(v, int | float) and v >= 0 for v in per.values()):
+        raise ManifestError(f"{path}: [caller] transport_warmup_s maps a transport to seconds >= 0, "
+                            "e.g. {{ grpc = 6 }}")
+    bad = [t for t in per if t not in TRANSPORTS]
+    if bad:
+        raise ManifestError(f"{path}: [caller] transport_warmup_s names unknown transports {bad}")
+    unknown = set(table) - {"command", "requires", "warmup_s", "transports", "transport_warmup_s"}
     if unknown:
         raise ManifestError(f"{path}: [caller] has unknown keys {sorted(unknown)}; it takes command, requires, "
-                            "warmup_s, transports")
+                            "warmup_s, transport_warmup_s, transports")
     return Caller(command=table["command"], requires=_str_list(table, "requires", path), warmup_s=float(warmup),
-                  transports=transports)
+                  transports=transports, transport_warmup_s={t: float(v) for t, v in per.items()})
 
 
 def _str_table(data: dict[str, Any], key: str, path: Path, meaning: str) -> dict[str, str]:

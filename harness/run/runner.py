@@ -91,13 +91,13 @@ class Runner:
 
         The harness's cells run first and warm the service up (its `warmup_s` is on the first of them);
         each other caller's cell starts a fresh caller process, so its warm-up is the caller's own
-        `warmup_s` (or the scenario's, if longer).
+        `warmup_s` for the transport (`transport_warmup_s`; or the scenario's, if longer).
         """
         out = [s for s in specs] if HARNESS_CALLER in self.callers else []
         for name, svc in self.callers.items():
             if svc is None or svc.caller is None or transport not in svc.caller.transports:
                 continue
-            warm = max(self.scenario.warmup_s, svc.caller.warmup_s)
+            warm = max(self.scenario.warmup_s, svc.caller.warmup_for(transport))
             for s in specs:
                 if self.scenario.other_caller_runs(s, transport) and s.plan.phases:
                     plan = replace(s.plan, phases=[replace(s.plan.phases[0], duration_s=warm), *s.plan.phases[1:]])

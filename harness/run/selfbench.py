@@ -43,13 +43,13 @@ def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS
     runner = Runner(sc, out)
     runner.callers = resolve_callers([caller])
     svc = runner.callers[caller]
-    warmup = max(sc.warmup_s, svc.caller.warmup_s if svc is not None and svc.caller is not None else 0.0)
     floor = discover_floors()[0]
     rows: list[dict[str, Any]] = []
     with Supervisor(out / "logs", redis_cores=sc.placement["redis"]) as sup:
         for t in sc.transports:
             if t not in floor.commands:
                 continue
+            warmup = max(sc.warmup_s, svc.caller.warmup_for(t) if svc is not None and svc.caller is not None else 0.0)
             proc, endpoint = sup.start(floor, t, cores=sc.placement["services"])
             cell = runner.run_cell(sup, floor, proc, endpoint,
                                    CellSpec("floor", ECHO, 0, users, Plan.closed(warmup, duration_s), caller=caller))
@@ -107,7 +107,7 @@ def client_overhead(out: Path, service: str, duration_s: float, caller: str = HA
     runner.callers = resolve_callers([caller])
     csvc = runner.callers[caller]
     # a manifest caller's own warm-up (the JIT of a Java caller), as in client_rates
-    warmup = max(1.0, csvc.caller.warmup_s if csvc is not None and csvc.caller is not None else 0.0)
+    warmup = max(1.0, csvc.caller.warmup_for("http") if csvc is not None and csvc.caller is not None else 0.0)
     lua = out / "post64.lua"
     lua.write_text(WRK_LUA)
     with Supervisor(out / "logs") as sup:

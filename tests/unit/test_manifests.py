@@ -85,3 +85,32 @@ def test_repository_manifests_are_valid() -> None:
             assert (t in svc.commands) != (svc.gap(t) is not None)
         # What meta.json and the report take from a manifest is there (a table placed too early swallows keys).
         assert svc.runtime_version and svc.colour, svc.name
+
+
+def test_a_caller_may_warm_some_transports_longer(tmp_path: Path) -> None:
+    text = GOOD + '\n[caller]\ncommand = "./demo caller {master_host} {master_port}"\nwarmup_s = 2\n' \
+        'transport_warmup_s = { redis = 6 }\n'
+    caller = load_manifest(write(tmp_path, text)).caller
+    assert caller is not None
+    assert caller.warmup_for("redis") == 6.0 and caller.warmup_for("http") == 2.0
+    for bad, says in [("{ smoke = 1 }", "unknown transports"), ("{ redis = -1 }", "seconds >= 0"),
+                      ('"six"', "maps a transport")]:
+        with pytest.raises(ManifestError, match=says):
+            load_manifest(write(tmp_path, text.replace("{ redis = 6 }", bad)))
+
+
+def test_a_callers_cells_get_its_transports_warmup(tmp_path: Path) -> None:
+    from harness import REPO
+    from harness.run.runner import Runner
+    from harness.run.scenario import cell_specs, load_scenario
+
+    text = GOOD + '\n[caller]\ncommand = "./demo caller {master_host} {master_port}"\nwarmup_s = 2\n' \
+        'transports = ["http", "redis"]\ntransport_warmup_s = { redis = 6 }\n'
+    demo = load_manifest(write(tmp_path, text))
+    sc = load_scenario(REPO / "scenarios" / "quick.toml")
+    runner = Runner(sc, tmp_path / "out")
+    runner.callers = {"demo": demo}
+    for transport, want in [("http", 2.0), ("redis", 6.0)]:
+        specs = runner._caller_specs(cell_specs(sc, transport, sc.warmup_s), transport)
+        assert specs and all(s.caller == "demo" for s in specs)
+        assert {s.plan.phases[0].duration_s for s in specs} == {max(want, sc.warmup_s)}
