@@ -85,6 +85,56 @@ class GrpcServerTest {
         }
     }
 
+    /** An InputStream that announces a length (grpc-java's message streams do) and hands out small pieces. */
+    static final class Announced extends InputStream implements io.grpc.KnownLength {
+        private final byte[] data;
+        private final int announced;
+        private int pos;
+
+        Announced(byte[] data, int announced) {
+            this.data = data;
+            this.announced = announced;
+        }
+
+        @Override
+        public int available() {
+            return Math.max(0, announced - pos);
+        }
+
+        @Override
+        public int read() {
+            return pos < data.length ? data[pos++] & 0xff : -1;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) {
+            if (pos >= data.length) {
+                return -1;
+            }
+            int n = Math.min(Math.min(len, 1000), data.length - pos); // pieces, as a composite buffer gives
+            System.arraycopy(data, pos, b, off, n);
+            pos += n;
+            return n;
+        }
+    }
+
+    /** The request marshaller reads every byte, whatever the stream announces. */
+    @Test
+    void bytesMarshallerReadsExactlyTheMessage() {
+        GrpcServer.BytesMarshaller m = new GrpcServer.BytesMarshaller();
+        byte[] data = new byte[65_541];
+        new java.util.Random(7).nextBytes(data);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(data, m.parse(new Announced(data, data.length)));
+        // announces fewer bytes than it holds, then more: every byte, in order
+        org.junit.jupiter.api.Assertions.assertArrayEquals(data, m.parse(new Announced(data, 10_000)));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(data, m.parse(new Announced(data, 1)));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(java.util.Arrays.copyOf(data, 100),
+                m.parse(new Announced(java.util.Arrays.copyOf(data, 100), 5_000)));
+        // not KnownLength
+        org.junit.jupiter.api.Assertions.assertArrayEquals(data, m.parse(new ByteArrayInputStream(data)));
+        assertEquals(0, m.parse(new Announced(new byte[0], 0)).length);
+    }
+
     static <R> MethodDescriptor<byte[], R> rawRequest(MethodDescriptor<?, R> method) {
         return method.toBuilder(new MethodDescriptor.Marshaller<byte[]>() {
             @Override
