@@ -89,18 +89,22 @@ class Runner:
     def _caller_specs(self, specs: list[CellSpec], transport: str) -> list[CellSpec]:
         """The harness's own cells, then each other caller's share of them (the scenario's [caller_matrix]).
 
-        The harness's cells run first and warm the service up (its `warmup_s` is on the first of them);
+        The harness's cells run first and warm the service up (its `warmup_s` is on the first of them;
+        without them, on the first other caller's cell);
         each other caller's cell starts a fresh caller process, so its warm-up is the caller's own
         `warmup_s` for the transport (`transport_warmup_s`; or the scenario's, if longer).
         """
         out = [s for s in specs] if HARNESS_CALLER in self.callers else []
+        # Without the harness's cells, the service's own warm-up goes to the first other caller's cell.
+        service_warm = specs[0].plan.phases[0].duration_s if specs and specs[0].plan.phases and not out else 0.0
         for name, svc in self.callers.items():
             if svc is None or svc.caller is None or transport not in svc.caller.transports:
                 continue
             warm = max(self.scenario.warmup_s, svc.caller.warmup_for(transport))
             for s in specs:
                 if self.scenario.other_caller_runs(s, transport) and s.plan.phases:
-                    plan = replace(s.plan, phases=[replace(s.plan.phases[0], duration_s=warm), *s.plan.phases[1:]])
+                    first = max(warm, service_warm) if not out else warm
+                    plan = replace(s.plan, phases=[replace(s.plan.phases[0], duration_s=first), *s.plan.phases[1:]])
                     out.append(replace(s, caller=name, plan=plan))
         return out
 

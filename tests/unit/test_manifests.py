@@ -114,3 +114,17 @@ def test_a_callers_cells_get_its_transports_warmup(tmp_path: Path) -> None:
         specs = runner._caller_specs(cell_specs(sc, transport, sc.warmup_s), transport)
         assert specs and all(s.caller == "demo" for s in specs)
         assert {s.plan.phases[0].duration_s for s in specs} == {max(want, sc.warmup_s)}
+
+
+def test_without_the_harness_caller_the_service_warmup_goes_to_the_first_cell(tmp_path: Path) -> None:
+    from harness import REPO
+    from harness.run.runner import Runner
+    from harness.run.scenario import cell_specs, load_scenario
+
+    text = GOOD + '\n[caller]\ncommand = "./demo caller {master_host} {master_port}"\nwarmup_s = 1\n'
+    demo = load_manifest(write(tmp_path, text))
+    sc = load_scenario(REPO / "scenarios" / "quick.toml")
+    runner = Runner(sc, tmp_path / "out")
+    runner.callers = {"demo": demo}  # no "python": nothing else warms the service up
+    specs = runner._caller_specs(cell_specs(sc, "http", 7.0), "http")
+    assert [s.plan.phases[0].duration_s for s in specs][:2] == [7.0, 1.0]
