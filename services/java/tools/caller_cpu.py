@@ -4,7 +4,7 @@ Usage (from services/java, after `mvn package`):
     ../../.venv/bin/python tools/caller_cpu.py --transport http --clients socket,jdk,netty --users 8 --seconds 10
 
 For each client: start the responder pinned to core 1 (`taskset -c 1`; the floor responder of
-`harness/floor/responders.py` by default, `--responder python|java` for the services), a
+`harness/floor/responders.py` by default, `--responder native` for the C floor, `--responder NAME` for a service), a
 redis-server on core 1 for redis, the harness's own Locust master (harness/loadgen/locustfile.py,
 started by src/test/resources/bench/caller/real_master.py as a run starts it; closed loop, a
 warm-up then one measured phase) on core 1, then the caller pinned to core 0 (`taskset -c 0 java <manifest flags> -jar
@@ -43,9 +43,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def jvm_flags() -> list[str]:
-    """The JVM flags of the manifest's http command (everything between `java` and `-jar`)."""
-    words = shlex.split(tomllib.loads((SERVICE / "service.toml").read_text())["transports"]["http"]["command"])
+def jvm_flags(section: str = "caller") -> list[str]:
+    """The JVM flags of the manifest's caller (or a transport's) command: everything between `java` and `-jar`."""
+    m = tomllib.loads((SERVICE / "service.toml").read_text())
+    words = shlex.split(m["caller"]["command"] if section == "caller" else m["transports"][section]["command"])
     return words[1:words.index("-jar")]
 
 
@@ -83,10 +84,19 @@ def responder(kind: str, transport: str, port: int, redis_url: str, queue: str, 
     if kind == "floor":
         cmd = [str(PYTHON), str(REPO / "harness/floor/responders.py"), transport, *where]
         cwd = REPO
-    elif kind == "python":
-        cmd, cwd = [str(PYTHON), "-m", "bench_service", transport, *where], REPO / "services/python"
-    else:
-        cmd, cwd = ["java", *jvm_flags(), "-jar", "target/bench-service.jar", transport, *where], SERVICE
+    elif kind == "native":  # the C floor selfbench measures against (`python -m harness build floor`)
+        binary = REPO / f"harness/floor/bin/floor-{transport}"
+        if not binary.exists():
+            raise SystemExit(f"{binary} is missing: run `python -m harness build floor` in the repository")
+        cmd, cwd = [str(binary), *where], REPO
+    else:  # a service: its manifest's command for the transport (built with `python -m harness build NAME`)
+        folder = REPO / "services" / kind
+        m = tomllib.loads((folder / "service.toml").read_text())
+        if transport not in m.get("transports", {}):
+            raise SystemExit(f"services/{kind}/service.toml has no [transports.{transport}]")
+        line = m["transports"][transport]["command"].format(
+            host="127.0.0.1", port=port, redis_url=redis_url, queue=queue, python=PYTHON, repo=REPO)
+        cmd, cwd = shlex.split(line), folder
     return start(["taskset", "-c", "1", *cmd], log, cwd)
 
 
@@ -120,7 +130,7 @@ def one(args: argparse.Namespace, client: str, logs: Path) -> dict[str, float]:
         procs.append(start(["taskset", "-c", "1", str(PYTHON), str(MASTER), "--config", json.dumps(config),
                             "--dir", str(cell_dir), "--port", str(master_port), "--users", str(args.users)],
                            logs / f"master-{client}.log"))
-        caller = start(["taskset", "-c", "0", "java", *jvm_flags(), "-jar", str(args.jar), "caller",
+        caller = start(["taskset", "-c", "0", "java", *jvm_flags(), *args.java_opt, "-jar", str(args.jar), "caller",
                         "--master-host", "127.0.0.1", "--master-port", str(master_port),
                         *(["--http-client", client] if t == "http" else []),
                         *(["--zmq-client", client] if t == "zmq" and client != "default" else []),
@@ -154,11 +164,17 @@ def main() -> int:
                    help="clients to compare: http socket,jdk,netty (default socket); zmq zmtp,jeromq (default zmtp); "
                         "grpc async,blocking (default async)")
     p.add_argument("--grpc-channel", default="user", choices=["user", "shared"])
-    p.add_argument("--responder", default="floor", choices=["floor", "python", "java"])
+    p.add_argument("--responder", default="floor",
+                   help="floor (default): harness/floor/responders.py (Python); native: the C floor of "
+                        "harness/floor/bin (what selfbench uses); or a service under services/ (python, java, go, "
+                        "erlang: its manifest's command)")
     p.add_argument("--users", type=int, default=8)
     p.add_argument("--logs", type=Path, help="keep the processes' logs in this folder (default: a temporary one)")
     p.add_argument("--jar", type=Path, default=SERVICE / "target/bench-service.jar",
                    help="the caller's jar (default target/bench-service.jar; another build to compare with)")
+    p.add_argument("--java-opt", action="append", default=[], metavar="FLAG",
+                   help="an extra JVM flag for the caller after the manifest's (repeatable), e.g. "
+                        "-XX:TieredStopAtLevel=1 or -XX:StartFlightRecording=filename=/tmp/c.jfr")
     p.add_argument("--seconds", type=float, default=10.0, help="measured phase")
     p.add_argument("--warmup", type=float, default=10.0, help="unmeasured warm-up phase (JIT)")
     a = p.parse_args()

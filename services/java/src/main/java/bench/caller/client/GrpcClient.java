@@ -5,7 +5,14 @@ import bench.v1.Blob;
 import bench.v1.DiffReply;
 import bench.v1.DiffRequest;
 import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
+import io.grpc.Drainable;
+import io.grpc.KnownLength;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -16,9 +23,13 @@ import io.grpc.netty.shaded.io.netty.channel.epoll.EpollSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioSocketChannel;
 import io.grpc.netty.shaded.io.netty.util.concurrent.DefaultThreadFactory;
-import io.grpc.stub.StreamObserver;
+import io.grpc.stub.ClientCalls;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -106,6 +117,7 @@ public final class GrpcClient implements AsyncClient {
         private ManagedChannel build() {
             EventLoopGroup group = loop();
             return NettyChannelBuilder.forAddress(host, port).usePlaintext().maxInboundMessageSize(MAX_MESSAGE)
+                    .disableRetry() // a bench call is never retried: no RetriableStream around each call
                     .eventLoopGroup(group)
                     .channelType(group instanceof EpollEventLoopGroup ? EpollSocketChannel.class : NioSocketChannel.class)
                     .directExecutor().build();
@@ -120,40 +132,116 @@ public final class GrpcClient implements AsyncClient {
         }
     }
 
+    /**
+     * A message as bytes: the request is serialized once, at construction, and written as it is
+     * ({@link Bytes}); a reply is read into one array and decoded by the client.
+     */
+    static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+            return new Bytes(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream in) {
+            try {
+                int n = in.available(); // grpc-java's message streams know their length (KnownLength)
+                byte[] b = in.readNBytes(n);
+                int next = in.read();
+                if (next < 0) {
+                    return b;
+                }
+                java.io.ByteArrayOutputStream rest = new java.io.ByteArrayOutputStream(n + 64); // a stream without a length
+                rest.write(b);
+                rest.write(next);
+                in.transferTo(rest);
+                return rest.toByteArray();
+            } catch (IOException e) {
+                throw Status.INTERNAL.withDescription("reading a reply: " + e).withCause(e).asRuntimeException();
+            }
+        }
+    };
+
+    /** A request's serialized bytes as the stream grpc-java frames: its length known, drained in one write. */
+    static final class Bytes extends java.io.ByteArrayInputStream implements KnownLength, Drainable {
+        Bytes(byte[] b) {
+            super(b);
+        }
+
+        @Override
+        public int drainTo(OutputStream target) throws IOException {
+            int n = count - pos;
+            target.write(buf, pos, n);
+            pos = count;
+            return n;
+        }
+    }
+
+    /** {@code bench.v1.Bench/Echo} with the request written from bytes and the reply read as bytes. */
+    static final MethodDescriptor<byte[], byte[]> ECHO = BenchGrpc.getEchoMethod().toBuilder(BYTES, BYTES).build();
+    /** {@code bench.v1.Bench/Diff} with the request written from bytes; the reply parsed by protobuf. */
+    static final MethodDescriptor<byte[], DiffReply> DIFF = BenchGrpc.getDiffMethod().toBuilder(BYTES,
+            BenchGrpc.getDiffMethod().getResponseMarshaller()).build();
+
+    /**
+     * The data of a serialized {@code Blob} (one field, {@code bytes data = 1}): the usual
+     * encoding (tag 0x0A, a varint length, the bytes, nothing else) is sliced directly; anything
+     * else (an empty message, unknown fields, a repeated field) goes to protobuf's parser.
+     */
+    static byte[] blobData(byte[] wire) throws InvalidProtocolBufferException {
+        if (wire.length > 1 && wire[0] == 0x0A) {
+            int i = 1;
+            int len = 0;
+            for (int shift = 0; i < wire.length && shift < 32; shift += 7) {
+                int b = wire[i++];
+                len |= (b & 0x7F) << shift;
+                if ((b & 0x80) == 0) {
+                    if (len == wire.length - i) {
+                        return Arrays.copyOfRange(wire, i, wire.length);
+                    }
+                    break;
+                }
+            }
+        }
+        return Blob.parseFrom(wire).getData().toByteArray();
+    }
+
     private final Channels channels;
     private final ManagedChannel channel;
-    private final BenchGrpc.BenchBlockingStub stub;
-    private final BenchGrpc.BenchStub async;
+    private final CallOptions options = CallOptions.DEFAULT;
     private final long timeoutMs;
-    private final Blob blob;
-    private final DiffRequest diff;
+    private final MethodDescriptor<byte[], ?> method;
+    private final byte[] request;
 
     public GrpcClient(Channels channels, Request r, double timeoutS) {
         this.channels = channels;
         this.channel = channels.get();
-        this.stub = BenchGrpc.newBlockingStub(channel);
-        this.async = BenchGrpc.newStub(channel);
         this.timeoutMs = Math.max(1, Math.round(timeoutS * 1000));
         if (r.op().equals("echo")) {
-            blob = Blob.newBuilder().setData(ByteString.copyFrom(r.body())).build();
-            diff = null;
+            method = ECHO;
+            request = Blob.newBuilder().setData(ByteString.copyFrom(r.body())).build().toByteArray();
         } else {
             List<List<String>> ab = r.diffArgs();
-            blob = null;
-            diff = DiffRequest.newBuilder().addAllA(ab.get(0)).addAllB(ab.get(1)).build();
+            method = DIFF;
+            request = DiffRequest.newBuilder().addAllA(ab.get(0)).addAllB(ab.get(1)).build().toByteArray();
         }
+    }
+
+    /** The reply message as the cell's reply: an echo's data, a diff's opcodes. */
+    private CallReply decode(Object message) throws InvalidProtocolBufferException {
+        return message instanceof byte[] wire ? CallReply.ok(blobData(wire)) : opcodes((DiffReply) message);
     }
 
     @Override
     public CallReply call() throws CallException {
-        BenchGrpc.BenchBlockingStub s = stub.withDeadlineAfter(timeoutMs, TimeUnit.MILLISECONDS);
         try {
-            if (blob != null) {
-                return CallReply.ok(s.echo(blob).getData().toByteArray());
-            }
-            return opcodes(s.diff(diff));
+            return decode(ClientCalls.blockingUnaryCall(channel, method,
+                    options.withDeadlineAfter(timeoutMs, TimeUnit.MILLISECONDS), request));
         } catch (StatusRuntimeException e) {
             return failed(e.getStatus(), e);
+        } catch (InvalidProtocolBufferException e) {
+            return CallReply.error(("the reply is not a bench.v1.Blob: " + e.getMessage()).getBytes(StandardCharsets.UTF_8),
+                    "bad message");
         }
     }
 
@@ -175,47 +263,56 @@ public final class GrpcClient implements AsyncClient {
         return CallReply.error(details.getBytes(StandardCharsets.UTF_8), code.name());
     }
 
+    /**
+     * One unary call on grpc-java's {@link ClientCall} (what its async stub does, without a stub
+     * and its observer per call): start, ask for the reply, send the prepared bytes, half-close.
+     */
     @Override
     public void start(Listener l) {
-        BenchGrpc.BenchStub s = async.withDeadlineAfter(timeoutMs, TimeUnit.MILLISECONDS);
-        if (blob != null) {
-            s.echo(blob, new Observer<>(l, b -> CallReply.ok(b.getData().toByteArray())));
-        } else {
-            s.diff(diff, new Observer<>(l, GrpcClient::opcodes));
-        }
+        ClientCall<byte[], Object> call = (ClientCall<byte[], Object>) channel.newCall(method,
+                options.withDeadlineAfter(timeoutMs, TimeUnit.MILLISECONDS));
+        call.start(new Unary(l), new Metadata());
+        call.request(2); // as grpc-java's stubs ask for a unary reply: a second message is an error
+        call.sendMessage(request);
+        call.halfClose();
     }
 
-    /** One unary call's observer: the reply, then completion; or an error. */
-    private final class Observer<T> implements StreamObserver<T> {
+    /** One unary call's listener: the reply, then its status. */
+    private final class Unary extends ClientCall.Listener<Object> {
         private final Listener listener;
-        private final java.util.function.Function<T, CallReply> decode;
-        private CallReply reply;
+        private Object message;
+        private int messages;
 
-        Observer(Listener listener, java.util.function.Function<T, CallReply> decode) {
+        Unary(Listener listener) {
             this.listener = listener;
-            this.decode = decode;
         }
 
         @Override
-        public void onNext(T value) {
-            reply = decode.apply(value);
-        }
-
-        @Override
-        public void onError(Throwable t) {
-            Status status = Status.fromThrowable(t);
-            try {
-                listener.done(failed(status, t), null);
-            } catch (CallException e) {
-                listener.done(null, e);
+        public void onMessage(Object value) {
+            if (messages++ == 0) {
+                message = value;
             }
         }
 
         @Override
-        public void onCompleted() {
-            if (reply == null) {
-                listener.done(null, new CallException("grpc: " + channel.authority() + ": the call completed without a reply"));
+        public void onClose(Status status, Metadata trailers) {
+            if (!status.isOk()) {
+                try {
+                    listener.done(failed(status, status.asRuntimeException(trailers)), null);
+                } catch (CallException e) {
+                    listener.done(null, e);
+                }
+            } else if (messages != 1) {
+                listener.done(null, new CallException("grpc: " + channel.authority() + ": a unary call completed with "
+                        + messages + " replies"));
             } else {
+                CallReply reply;
+                try {
+                    reply = decode(message);
+                } catch (InvalidProtocolBufferException e) {
+                    reply = CallReply.error(("the reply is not a bench.v1.Blob: " + e.getMessage())
+                            .getBytes(StandardCharsets.UTF_8), "bad message");
+                }
                 listener.done(reply, null);
             }
         }
