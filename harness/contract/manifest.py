@@ -41,6 +41,11 @@ class Caller:
     warmup_s: float = 0.0
     transports: list[str] = field(default_factory=list)
     transport_warmup_s: dict[str, float] = field(default_factory=dict)
+    transport_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def env_for(self, transport: str) -> dict[str, str]:
+        """More environment of this caller's process in cells over `transport` (e.g. JIT flags)."""
+        return dict(self.transport_env.get(transport, {}))
 
     def warmup_for(self, transport: str) -> float:
         """The least warm-up of this caller's cells over `transport` (a JIT warms some clients slower)."""
@@ -197,12 +202,22 @@ def _caller(table: Any, path: Path, served: list[str]) -> Caller | None:
     bad = [t for t in per if t not in TRANSPORTS]
     if bad:
         raise ManifestError(f"{path}: [caller] transport_warmup_s names unknown transports {bad}")
-    unknown = set(table) - {"command", "requires", "warmup_s", "transports", "transport_warmup_s"}
+    env = table.get("transport_env", {})
+    if not isinstance(env, dict) or not all(
+            isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+            for v in env.values()):
+        raise ManifestError(f"{path}: [caller.transport_env] maps a transport to a table of environment "
+                            "variables, each a string, e.g. [caller.transport_env.grpc] NAME = \"value\"")
+    bad = [t for t in env if t not in TRANSPORTS]
+    if bad:
+        raise ManifestError(f"{path}: [caller.transport_env] names unknown transports {bad}")
+    unknown = set(table) - {"command", "requires", "warmup_s", "transports", "transport_warmup_s", "transport_env"}
     if unknown:
         raise ManifestError(f"{path}: [caller] has unknown keys {sorted(unknown)}; it takes command, requires, "
-                            "warmup_s, transport_warmup_s, transports")
+                            "warmup_s, transport_warmup_s, transport_env, transports")
     return Caller(command=table["command"], requires=_str_list(table, "requires", path), warmup_s=float(warmup),
-                  transports=transports, transport_warmup_s={t: float(v) for t, v in per.items()})
+                  transports=transports, transport_warmup_s={t: float(v) for t, v in per.items()},
+                  transport_env={t: dict(v) for t, v in env.items()})
 
 
 def _str_table(data: dict[str, Any], key: str, path: Path, meaning: str) -> dict[str, str]:

@@ -159,8 +159,9 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
         # it ready on its first look (Locust's master looks for workers once a second); a caller waits
         # BENCH_MASTER_TIMEOUT_S (10 s, LOADGEN.md) for a master, far longer than one takes to start.
         command = fill(caller.caller.command, {**base_values(), "master_host": "127.0.0.1", "master_port": str(port)})
+        env = {**caller.env, **caller.caller.env_for(cell.config.target.transport)}
         worker = spawn(f"{caller.name}-caller:{cid}", command, logs / f"caller-{cid}.log", cwd=caller.folder,
-                       env=caller.env, cores=cores)
+                       env=env, cores=cores)
         main = spawn_locust(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cores)
         return Generators([main, worker], cell, run_time + 30, workers=[worker])
     cell.write(path)

@@ -128,3 +128,15 @@ def test_without_the_harness_caller_the_service_warmup_goes_to_the_first_cell(tm
     runner.callers = {"demo": demo}  # no "python": nothing else warms the service up
     specs = runner._caller_specs(cell_specs(sc, "http", 7.0), "http")
     assert [s.plan.phases[0].duration_s for s in specs][:2] == [7.0, 1.0]
+
+
+def test_a_caller_may_have_more_environment_in_one_transports_cells(tmp_path: Path) -> None:
+    text = GOOD + '\n[caller]\ncommand = "./demo caller {master_host} {master_port}"\n' \
+        '[caller.transport_env.redis]\nJIT = "fast"\n'
+    caller = load_manifest(write(tmp_path, text)).caller
+    assert caller is not None
+    assert caller.env_for("redis") == {"JIT": "fast"} and caller.env_for("http") == {}
+    with pytest.raises(ManifestError, match="unknown transports"):
+        load_manifest(write(tmp_path, text.replace("transport_env.redis", "transport_env.smoke")))
+    with pytest.raises(ManifestError, match="each a string"):
+        load_manifest(write(tmp_path, text.replace('"fast"', "1")))
