@@ -50,7 +50,7 @@ func (c *rawHTTP) connect() error {
 	if c.blocking {
 		conn, err = dialBlocking(c.addr, c.timeout)
 	} else {
-		conn, err = net.DialTimeout("tcp", c.addr, connectTimeout)
+		conn, err = dialTCP(c.addr)
 	}
 	if err != nil {
 		return fmt.Errorf("http: connect %s: %w", c.addr, err)

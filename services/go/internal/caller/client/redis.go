@@ -57,7 +57,7 @@ func newResp(rawURL string) (*resp, error) {
 }
 
 func (c *resp) connect() error {
-	conn, err := net.DialTimeout("tcp", c.addr, connectTimeout)
+	conn, err := dialTCP(c.addr)
 	if err != nil {
 		return fmt.Errorf("redis: connect %s: %w", c.addr, err)
 	}

@@ -73,7 +73,7 @@ func zmtpReady() []byte {
 }
 
 func (c *zmtpClient) connect() error {
-	conn, err := net.DialTimeout("tcp", c.addr, connectTimeout)
+	conn, err := dialTCP(c.addr)
 	if err != nil {
 		return fmt.Errorf("zmq: connect %s: %w", c.addr, err)
 	}
