@@ -52,59 +52,94 @@ class LocustWorkerOrderTest {
         router.send(new Message(type, data, identity).encode(), 0);
     }
 
-    @Test
-    void stopBeforeAnyRequestReconnectAndQuit() throws Exception {
-        int port = Ports.free();
-        ExecutorService pool = Executors.newSingleThreadExecutor();
-        try (ZContext ctx = new ZContext(); ZMQ.Socket router = ctx.createSocket(SocketType.ROUTER)) {
+    /** A worker joined to a ROUTER playing the master, on its own thread; closing it stops both. */
+    private static final class Session implements AutoCloseable {
+        final ZContext ctx = new ZContext();
+        final ZMQ.Socket router = ctx.createSocket(SocketType.ROUTER);
+        final ExecutorService pool = Executors.newSingleThreadExecutor();
+        final List<String> seen = new ArrayList<>();
+        final String id;
+        final Future<LocustWorker.Exit> exit;
+
+        Session() {
+            int port = Ports.free();
             router.setReceiveTimeOut(200);
             router.bind("tcp://127.0.0.1:" + port);
             LocustWorker w = new LocustWorker("127.0.0.1", port, 10, "java",
                     c -> Clients.factory(c, "socket", "user"));
-            Future<LocustWorker.Exit> exit = pool.submit(() -> {
+            id = w.nodeId();
+            exit = pool.submit(() -> {
                 try (w) {
                     return w.run();
                 }
             });
-            String id = w.nodeId();
-            assertTrue(id.matches(".+_[0-9a-f]{32}"), id);
-            List<String> seen = new ArrayList<>();
-            assertEquals("2.47.0", next(router, id, seen, "client_ready").data());
-            send(router, id, "ack", Map.of("index", 0L));
-            Map<?, ?> hello = (Map<?, ?>) next(router, id, seen, "bench_hello").data();
-            assertEquals(1L, hello.get("protocol"));
-            var cfg = LocustWorkerTest.config("http", Ports.free(), "echo", true, 100, 1.0);
-            Map<String, Object> config = new com.fasterxml.jackson.databind.ObjectMapper().convertValue(cfg, Map.class);
-            @SuppressWarnings("unchecked")
-            Map<String, Object> request = (Map<String, Object>) config.get("request");
-            request.put("body", java.util.Base64.getDecoder().decode((String) request.remove("body_b64")));
-            send(router, id, "bench_config", config);
-            send(router, id, "bench_start", Map.of("start_wall", System.currentTimeMillis() / 1000.0 + 3600));
-            send(router, id, "spawn", Map.of("timestamp", 1.0, "user_classes_count", Map.of("BenchCell", 2L),
-                    "host", "", "parsed_options", Map.of()));
-            assertNull(next(router, id, seen, "spawning").data());
-            Map<?, ?> done = (Map<?, ?>) next(router, id, seen, "spawning_complete").data();
+        }
+
+        Message next(String... wanted) {
+            return LocustWorkerOrderTest.next(router, id, seen, wanted);
+        }
+
+        void send(String type, Object data) {
+            LocustWorkerOrderTest.send(router, id, type, data);
+        }
+
+        /** client_ready, ack, bench_hello: the worker waits for its config; returns the hello's data. */
+        Map<?, ?> join() {
+            assertEquals("2.47.0", next("client_ready").data());
+            send("ack", Map.of("index", 0L));
+            return (Map<?, ?>) next("bench_hello").data();
+        }
+
+        @Override
+        public void close() {
+            pool.shutdownNow();
+            ctx.close();
+        }
+    }
+
+    /** A bench_config as the master sends it (msgpack bin body) from LocustWorkerTest's JSON form. */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> message(com.fasterxml.jackson.databind.node.ObjectNode cfg) {
+        Map<String, Object> config = new com.fasterxml.jackson.databind.ObjectMapper().convertValue(cfg, Map.class);
+        Map<String, Object> request = (Map<String, Object>) config.get("request");
+        request.put("body", java.util.Base64.getDecoder().decode((String) request.remove("body_b64")));
+        return config;
+    }
+
+    private static Map<String, Object> spawn(long users) {
+        return Map.of("timestamp", 1.0, "user_classes_count", Map.of("BenchCell", users), "host", "",
+                "parsed_options", Map.of());
+    }
+
+    @Test
+    void stopBeforeAnyRequestReconnectAndQuit() throws Exception {
+        try (Session s = new Session()) {
+            assertTrue(s.id.matches(".+_[0-9a-f]{32}"), s.id);
+            assertEquals(1L, s.join().get("protocol"));
+            s.send("bench_config", message(LocustWorkerTest.config("http", Ports.free(), "echo", true, 100, 1.0)));
+            s.send("bench_start", Map.of("start_wall", System.currentTimeMillis() / 1000.0 + 3600));
+            s.send("spawn", spawn(2));
+            assertNull(s.next("spawning").data());
+            Map<?, ?> done = (Map<?, ?>) s.next("spawning_complete").data();
             assertEquals(2L, done.get("user_count"));
             assertEquals(Map.of("BenchCell", 2L), done.get("user_classes_count"));
-            Map<?, ?> hb = (Map<?, ?>) next(router, id, seen, "heartbeat").data();
+            Map<?, ?> hb = (Map<?, ?>) s.next("heartbeat").data();
             assertEquals("running", hb.get("state"));
-            send(router, id, "heartbeat", null);
-            seen.clear();
-            send(router, id, "stop", null);
-            Map<?, ?> results = (Map<?, ?>) next(router, id, seen, "bench_results").data();
+            s.send("heartbeat", null);
+            s.seen.clear();
+            s.send("stop", null);
+            Map<?, ?> results = (Map<?, ?>) s.next("bench_results").data();
             Map<?, ?> measure = (Map<?, ?>) ((List<?>) results.get("phases")).get(1);
             assertEquals(Map.of(), measure.get("cells"), "the plan never started: no cell");
             assertEquals(0L, measure.get("issued"));
             assertEquals(2, ((List<?>) results.get("phases")).size());
-            assertNotNull(next(router, id, seen, "client_stopped"));
-            assertEquals("2.47.0", next(router, id, seen, "client_ready").data());
-            assertTrue(seen.indexOf("bench_results") < seen.indexOf("client_stopped"), seen.toString());
-            send(router, id, "reconnect", null);
-            assertEquals("2.47.0", next(router, id, seen, "client_ready").data());
-            send(router, id, "quit", null);
-            assertEquals(0, exit.get(10, TimeUnit.SECONDS).code());
-        } finally {
-            pool.shutdownNow();
+            assertNotNull(s.next("client_stopped"));
+            assertEquals("2.47.0", s.next("client_ready").data());
+            assertTrue(s.seen.indexOf("bench_results") < s.seen.indexOf("client_stopped"), s.seen.toString());
+            s.send("reconnect", null);
+            assertEquals("2.47.0", s.next("client_ready").data());
+            s.send("quit", null);
+            assertEquals(0, s.exit.get(10, TimeUnit.SECONDS).code());
         }
     }
 
@@ -115,83 +150,39 @@ class LocustWorkerOrderTest {
      */
     @Test
     void aRepeatedConfigAfterTheStartIsIgnored() throws Exception {
-        int port = Ports.free();
-        ExecutorService pool = Executors.newSingleThreadExecutor();
-        try (ZContext ctx = new ZContext(); ZMQ.Socket router = ctx.createSocket(SocketType.ROUTER)) {
-            router.setReceiveTimeOut(200);
-            router.bind("tcp://127.0.0.1:" + port);
-            LocustWorker w = new LocustWorker("127.0.0.1", port, 10, "java",
-                    c -> Clients.factory(c, "socket", "user"));
-            Future<LocustWorker.Exit> exit = pool.submit(() -> {
-                try (w) {
-                    return w.run();
-                }
-            });
-            String id = w.nodeId();
-            List<String> seen = new ArrayList<>();
-            next(router, id, seen, "client_ready");
-            send(router, id, "ack", Map.of("index", 0L));
-            next(router, id, seen, "bench_hello");
+        try (Session s = new Session()) {
+            s.join();
             // nothing listens on the target: every call is an error, and errors are counted
-            var cfg = LocustWorkerTest.config("http", Ports.free(), "echo", false, 0, 0.5);
-            Map<String, Object> config = new com.fasterxml.jackson.databind.ObjectMapper().convertValue(cfg, Map.class);
-            @SuppressWarnings("unchecked")
-            Map<String, Object> request = (Map<String, Object>) config.get("request");
-            request.put("body", java.util.Base64.getDecoder().decode((String) request.remove("body_b64")));
-            send(router, id, "bench_config", config);
-            send(router, id, "bench_start", Map.of("start_wall", System.currentTimeMillis() / 1000.0 + 0.1));
-            send(router, id, "bench_config", config);
-            send(router, id, "spawn", Map.of("timestamp", 1.0, "user_classes_count", Map.of("BenchCell", 1L),
-                    "host", "", "parsed_options", Map.of()));
-            next(router, id, seen, "spawning_complete");
+            Map<String, Object> config = message(LocustWorkerTest.config("http", Ports.free(), "echo", false, 0, 0.5));
+            s.send("bench_config", config);
+            s.send("bench_start", Map.of("start_wall", System.currentTimeMillis() / 1000.0 + 0.1));
+            s.send("bench_config", config);
+            s.send("spawn", spawn(1));
+            s.next("spawning_complete");
             long until = System.nanoTime() + 2_000_000_000L;
             while (System.nanoTime() < until) {
-                next(router, id, seen, "heartbeat");
-                send(router, id, "heartbeat", null);
+                s.next("heartbeat");
+                s.send("heartbeat", null);
             }
-            send(router, id, "stop", null);
-            Map<?, ?> results = (Map<?, ?>) next(router, id, seen, "bench_results").data();
+            s.send("stop", null);
+            Map<?, ?> results = (Map<?, ?>) s.next("bench_results").data();
             Map<?, ?> measure = (Map<?, ?>) ((List<?>) results.get("phases")).get(1);
-            Map<?, ?> cells = (Map<?, ?>) measure.get("cells");
-            assertEquals(1, cells.size(), "the measured phase ran: " + measure);
-            send(router, id, "quit", null);
-            assertEquals(0, exit.get(10, TimeUnit.SECONDS).code());
-        } finally {
-            pool.shutdownNow();
+            assertEquals(1, ((Map<?, ?>) measure.get("cells")).size(), "the measured phase ran: " + measure);
+            s.send("quit", null);
+            assertEquals(0, s.exit.get(10, TimeUnit.SECONDS).code());
         }
     }
 
     @Test
     void aConfigOfAnotherProtocolIsRefused() throws Exception {
-        int port = Ports.free();
-        ExecutorService pool = Executors.newSingleThreadExecutor();
-        try (ZContext ctx = new ZContext(); ZMQ.Socket router = ctx.createSocket(SocketType.ROUTER)) {
-            router.setReceiveTimeOut(200);
-            router.bind("tcp://127.0.0.1:" + port);
-            LocustWorker w = new LocustWorker("127.0.0.1", port, 10, "java",
-                    c -> Clients.factory(c, "socket", "user"));
-            Future<LocustWorker.Exit> exit = pool.submit(() -> {
-                try (w) {
-                    return w.run();
-                }
-            });
-            String id = w.nodeId();
-            List<String> seen = new ArrayList<>();
-            next(router, id, seen, "client_ready");
-            send(router, id, "ack", Map.of("index", 0L));
-            next(router, id, seen, "bench_hello");
+        try (Session s = new Session()) {
+            s.join();
             var cfg = LocustWorkerTest.config("http", Ports.free(), "echo", false, 0, 1.0);
             cfg.put("protocol", 2);
-            Map<String, Object> config = new com.fasterxml.jackson.databind.ObjectMapper().convertValue(cfg, Map.class);
-            @SuppressWarnings("unchecked")
-            Map<String, Object> request = (Map<String, Object>) config.get("request");
-            request.put("body", java.util.Base64.getDecoder().decode((String) request.remove("body_b64")));
-            send(router, id, "bench_config", config);
-            LocustWorker.Exit e = exit.get(10, TimeUnit.SECONDS);
+            s.send("bench_config", message(cfg));
+            LocustWorker.Exit e = s.exit.get(10, TimeUnit.SECONDS);
             assertEquals(1, e.code());
             assertTrue(e.reason().contains("bench_config has protocol 2; this caller speaks protocol 1"), e.reason());
-        } finally {
-            pool.shutdownNow();
         }
     }
 }
