@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.processes.forkserver import ForkServer
+from harness.processes.forkserver import ForkServer, parse_cores
 from harness.processes.supervisor import stop_group
-from harness.processes.zygote import parse_cores
 
 SLEEPY = '''
 import os

@@ -25,6 +25,21 @@ from harness.errors import HarnessError
 START_TIMEOUT_S = 60.0
 
 
+def parse_cores(cores: str) -> set[int]:
+    """`taskset -c` syntax ("0", "0-1,3") as a set of CPU numbers."""
+    cpus: set[int] = set()
+    for part in cores.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            cpus.update(range(int(lo), int(hi) + 1))
+        elif part:
+            cpus.add(int(part))
+    if not cpus:
+        raise ValueError(f"no CPU in {cores!r}")
+    return cpus
+
+
 class ForkedChild:
     """A process the fork server forked, with `subprocess.Popen`'s ways of waiting for it."""
 
@@ -61,6 +76,7 @@ class ForkServer:
         self.exits: dict[int, int] = {}
         self.replies: list[dict[str, Any]] = []
         self.log: IO[bytes] | None = None
+        self.reader: threading.Thread | None = None
 
     def _start(self, log_path: Path) -> subprocess.Popen[bytes]:
         if self.proc is not None and self.proc.poll() is None:
@@ -70,8 +86,8 @@ class ForkServer:
         self.proc = subprocess.Popen([sys.executable, "-m", "harness.processes.zygote"], cwd=REPO,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                      start_new_session=True)
-        reader = threading.Thread(target=self._read, args=(self.proc,), name="forkserver-reader", daemon=True)
-        reader.start()
+        self.reader = threading.Thread(target=self._read, args=(self.proc,), name="forkserver-reader", daemon=True)
+        self.reader.start()
         self._reply(START_TIMEOUT_S, log_path, expect="ready")
         return self.proc
 
@@ -146,6 +162,11 @@ class ForkServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            if self.reader is not None:
+                self.reader.join(timeout=5)  # it ends at the server's end of output
+                self.reader = None
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
         if self.log is not None:
             self.log.close()

@@ -19,6 +19,11 @@ event listeners and its cell are the child's own.
 
 from __future__ import annotations
 
+# isort: skip_file
+# Locust first: it monkey-patches the standard library (gevent) as it is imported, before
+# anything else imports ssl or socket.
+import locust.main
+
 import json
 import os
 import signal
@@ -28,28 +33,14 @@ from typing import Any
 
 import gevent
 import grpc  # noqa: F401  (imported only: the child's locustfile initialises it for gevent)
-import locust.main
 from gevent import monkey
+
+from harness.processes.forkserver import parse_cores
 
 _select = monkey.get_original("select", "select")
 _waitpid = monkey.get_original("os", "waitpid")
 _fork = monkey.get_original("os", "fork")
 _signal = monkey.get_original("signal", "signal")
-
-
-def parse_cores(cores: str) -> set[int]:
-    """`taskset -c` syntax ("0", "0-1,3") as a set of CPU numbers."""
-    cpus: set[int] = set()
-    for part in cores.split(","):
-        part = part.strip()
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            cpus.update(range(int(lo), int(hi) + 1))
-        elif part:
-            cpus.add(int(part))
-    if not cpus:
-        raise ValueError(f"no CPU in {cores!r}")
-    return cpus
 
 
 def _send(msg: dict[str, Any]) -> None:
