@@ -81,6 +81,14 @@ func (m *master) send(typ string, data any) {
 	}
 }
 
+// join answers the worker's client_ready with ack and waits for its bench_hello.
+func (m *master) join() {
+	m.t.Helper()
+	m.expect("client_ready")
+	m.send("ack", map[string]any{"index": int64(0)})
+	m.expect("bench_hello")
+}
+
 type right struct{ body []byte }
 
 func (r right) Call() (caller.Reply, error) {
@@ -174,9 +182,7 @@ func TestASilentMasterEndsTheWorker(t *testing.T) {
 func TestAnotherProtocolIsRefused(t *testing.T) {
 	m := newMaster(t)
 	done := run(t, m, 10*time.Second)
-	m.expect("client_ready")
-	m.send("ack", map[string]any{"index": int64(0)})
-	m.expect("bench_hello")
+	m.join()
 	m.send("bench_config", configData(2))
 	exc := m.expect("exception").Data.(map[string]any)
 	if !strings.Contains(exc["msg"].(string), "protocol 2; this caller speaks protocol 1") {
@@ -192,9 +198,7 @@ func TestAnotherProtocolIsRefused(t *testing.T) {
 func TestARepeatedConfigAfterTheStartIsIgnored(t *testing.T) {
 	m := newMaster(t)
 	done := run(t, m, 10*time.Second)
-	m.expect("client_ready")
-	m.send("ack", map[string]any{"index": int64(0)})
-	m.expect("bench_hello")
+	m.join()
 	m.send("bench_config", configData(1))
 	m.send("bench_start", map[string]any{"start_wall": float64(time.Now().UnixNano())/1e9 + 0.1})
 	m.send("bench_config", configData(1))

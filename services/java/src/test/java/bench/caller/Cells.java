@@ -16,6 +16,15 @@ public final class Cells {
     public static final byte[] ECHO_64 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
             .getBytes(StandardCharsets.US_ASCII);
 
+    /** {@code n} bytes of the letters a to z, over and over. */
+    public static byte[] letters(int n) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = (byte) ('a' + i % 26);
+        }
+        return b;
+    }
+
     public static Request echo(byte[] body) {
         return new Request("echo", body, null);
     }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import bench.caller.Cells;
 import bench.caller.engine.Check;
 import bench.v1.BenchGrpc;
 import bench.v1.Blob;
@@ -35,18 +36,10 @@ import org.junit.jupiter.api.Test;
  * not OK and an encoding with an unknown field as the generator's check sees them.
  */
 class GrpcClientTest {
-    private static byte[] body(int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i++) {
-            b[i] = (byte) ('a' + i % 26);
-        }
-        return b;
-    }
-
     @Test
     void theUsualBlobEncodingIsSlicedAtEveryLengthBoundary() throws Exception {
         for (int n : new int[] {1, 64, 127, 128, 16_383, 16_384, 300_000}) {
-            byte[] data = body(n);
+            byte[] data = Cells.letters(n);
             byte[] wire = Blob.newBuilder().setData(ByteString.copyFrom(data)).build().toByteArray();
             assertArrayEquals(data, GrpcClient.blobData(wire), n + " bytes");
         }
@@ -54,7 +47,7 @@ class GrpcClientTest {
 
     @Test
     void otherValidEncodingsGoToProtobuf() throws Exception {
-        byte[] data = body(64);
+        byte[] data = Cells.letters(64);
         // empty data: the empty message
         assertEquals(0, GrpcClient.blobData(new byte[0]).length);
         // an unknown field after data
@@ -70,7 +63,7 @@ class GrpcClientTest {
         // data repeated: the last one wins, as protobuf says
         ByteArrayOutputStream twice = new ByteArrayOutputStream();
         CodedOutputStream c = CodedOutputStream.newInstance(twice);
-        c.writeByteArray(1, body(3));
+        c.writeByteArray(1, Cells.letters(3));
         c.writeByteArray(1, data);
         c.flush();
         assertArrayEquals(data, GrpcClient.blobData(twice.toByteArray()));
@@ -80,7 +73,7 @@ class GrpcClientTest {
 
     @Test
     void theMarshallerWritesAndReadsEveryByte() throws Exception {
-        byte[] b = body(1000);
+        byte[] b = Cells.letters(1000);
         GrpcClient.Bytes s = (GrpcClient.Bytes) GrpcClient.BYTES.stream(b);
         assertEquals(1000, s.available());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -126,7 +119,7 @@ class GrpcClientTest {
 
     @Test
     void repliesAreCheckedWholeOnBothPaths() throws Exception {
-        byte[] data = body(64);
+        byte[] data = Cells.letters(64);
         Request req = new Request("echo", data, null);
         Check check = new Check(req);
         UnaryOperator<Blob> same = b -> b;
@@ -161,7 +154,7 @@ class GrpcClientTest {
 
     @Test
     void aStatusIsAnErrorReplyAndNoServerIsAnError() throws Exception {
-        Request req = new Request("echo", body(64), null);
+        Request req = new Request("echo", Cells.letters(64), null);
         Server s = server(b -> null);
         int port = s.getPort();
         try (GrpcClient.Channels ch = new GrpcClient.Channels("127.0.0.1", port, true)) {

@@ -14,17 +14,9 @@ import org.junit.jupiter.api.Test;
 
 /** LOADGEN.md "What is right". */
 class CheckTest {
-    private static byte[] body(int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i++) {
-            b[i] = (byte) ('a' + i % 26);
-        }
-        return b;
-    }
-
     @Test
     void echoUpTo64BytesIsComparedWhole() {
-        byte[] want = body(64);
+        byte[] want = Cells.letters(64);
         Check c = new Check(Cells.echo(want));
         assertNull(c.wrong(CallReply.ok(want.clone())));
         for (int i = 0; i < 64; i++) {
@@ -32,13 +24,13 @@ class CheckTest {
             got[i] ^= 1;
             assertNotNull(c.wrong(CallReply.ok(got)), "byte " + i);
         }
-        assertNotNull(c.wrong(CallReply.ok(body(63))));
+        assertNotNull(c.wrong(CallReply.ok(Cells.letters(63))));
         assertNotNull(c.wrong(CallReply.error(want, "500")), "an error status is never right");
     }
 
     @Test
     void longerEchoesAreSampledAtTheStartMiddleAndEnd() {
-        byte[] want = body(1000);
+        byte[] want = Cells.letters(1000);
         Check c = new Check(Cells.echo(want));
         for (int i : new int[] {0, 15, 500, 515, 984, 999}) {
             byte[] got = want.clone();
@@ -48,7 +40,7 @@ class CheckTest {
         byte[] got = want.clone();
         got[16] ^= 1; // outside the samples: the cheap check does not see it, as Python's does not
         assertNull(c.wrong(CallReply.ok(got)));
-        assertNotNull(c.wrong(CallReply.ok(body(1001))));
+        assertNotNull(c.wrong(CallReply.ok(Cells.letters(1001))));
     }
 
     @Test
