@@ -73,13 +73,19 @@ def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS
     return rows
 
 
+def _wrk_lua(out: Path) -> Path:
+    """The wrk script of a 64 B POST, written into the results folder."""
+    lua = out / "post64.lua"
+    lua.write_text(WRK_LUA)
+    return lua
+
+
 def _wrk_per_core(url: str, out: Path, connections: int, seconds: float, cores: str) -> tuple[float, float, float]:
     """(requests per CPU-second of wrk, wrk's µs per request, wrk's req/s) of `wrk -t1 -c<connections>` on the
     caller's responder and core: the native client's cost, the reference for a caller's http figure."""
     from harness.run.native import wrk_client_cpu
 
-    lua = out / "post64.lua"
-    lua.write_text(WRK_LUA)
+    lua = _wrk_lua(out)
     requests, cpu = wrk_client_cpu(url, lua, seconds, cores, connections)
     if not requests or cpu <= 0:
         raise HarnessError(f"{url}: wrk completed no request or used no CPU: run it by hand to see why")
@@ -108,8 +114,7 @@ def client_overhead(out: Path, service: str, duration_s: float, caller: str = HA
     csvc = runner.callers[caller]
     # a manifest caller's own warm-up (the JIT of a Java caller), as in client_rates
     warmup = max(1.0, csvc.caller.warmup_for("http") if csvc is not None and csvc.caller is not None else 0.0)
-    lua = out / "post64.lua"
-    lua.write_text(WRK_LUA)
+    lua = _wrk_lua(out)
     with Supervisor(out / "logs") as sup:
         proc, endpoint = sup.start(svc, "http", cores=sc.placement["services"])
         warm = max(2.0, svc.warmup_s)
