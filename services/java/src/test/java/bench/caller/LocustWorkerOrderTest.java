@@ -28,8 +28,14 @@ import org.zeromq.ZMQ;
  * {@code client_stopped} before {@code client_ready}; {@code reconnect}; {@code quit}.
  */
 class LocustWorkerOrderTest {
+    /**
+     * How long a message may take: generous, since a loaded CI host once kept the worker's first
+     * {@code client_ready} from arriving within 10 s; the worker's master timeout is the same.
+     */
+    private static final long WAIT_NANOS = 30_000_000_000L;
+
     private static Message next(ZMQ.Socket router, String identity, List<String> seen, String... wanted) {
-        long deadline = System.nanoTime() + 10_000_000_000L;
+        long deadline = System.nanoTime() + WAIT_NANOS;
         while (System.nanoTime() < deadline) {
             byte[] id = router.recv(0);
             if (id == null) {
@@ -44,7 +50,8 @@ class LocustWorkerOrderTest {
                 return m;
             }
         }
-        throw new AssertionError("none of " + List.of(wanted) + " within 10 s; seen " + seen);
+        throw new AssertionError("none of " + List.of(wanted) + " within " + WAIT_NANOS / 1_000_000_000L
+                + " s; seen " + seen);
     }
 
     private static void send(ZMQ.Socket router, String identity, String type, Object data) {
@@ -65,7 +72,7 @@ class LocustWorkerOrderTest {
             int port = Ports.free();
             router.setReceiveTimeOut(200);
             router.bind("tcp://127.0.0.1:" + port);
-            LocustWorker w = new LocustWorker("127.0.0.1", port, 10, "java",
+            LocustWorker w = new LocustWorker("127.0.0.1", port, WAIT_NANOS / 1e9, "java",
                     c -> Clients.factory(c, "socket", "user"));
             id = w.nodeId();
             exit = pool.submit(() -> {
@@ -139,7 +146,7 @@ class LocustWorkerOrderTest {
             s.send("reconnect", null);
             assertEquals("2.47.0", s.next("client_ready").data());
             s.send("quit", null);
-            assertEquals(0, s.exit.get(10, TimeUnit.SECONDS).code());
+            assertEquals(0, s.exit.get(30, TimeUnit.SECONDS).code());
         }
     }
 
@@ -169,7 +176,7 @@ class LocustWorkerOrderTest {
             Map<?, ?> measure = (Map<?, ?>) ((List<?>) results.get("phases")).get(1);
             assertEquals(1, ((Map<?, ?>) measure.get("cells")).size(), "the measured phase ran: " + measure);
             s.send("quit", null);
-            assertEquals(0, s.exit.get(10, TimeUnit.SECONDS).code());
+            assertEquals(0, s.exit.get(30, TimeUnit.SECONDS).code());
         }
     }
 
@@ -180,7 +187,7 @@ class LocustWorkerOrderTest {
             var cfg = LocustWorkerTest.config("http", Ports.free(), "echo", false, 0, 1.0);
             cfg.put("protocol", 2);
             s.send("bench_config", message(cfg));
-            LocustWorker.Exit e = s.exit.get(10, TimeUnit.SECONDS);
+            LocustWorker.Exit e = s.exit.get(30, TimeUnit.SECONDS);
             assertEquals(1, e.code());
             assertTrue(e.reason().contains("bench_config has protocol 2; this caller speaks protocol 1"), e.reason());
         }

@@ -65,15 +65,19 @@ class ClientsTest {
                 assertNull(check.wrong(c.call()), cfg.target().transport() + " call " + i);
             }
         }
-        // and through the engine: 2 users, closed loop, 0.5 s measured
-        LoadEngine e = new LoadEngine(Cells.closed(0, 0.5), cfg.request(), f);
+        // and through the engine: 2 users, closed loop, stopped once more than 10 calls were made
+        // (0.5 s on an idle machine; a loaded CI host once stalled a fixed 0.5 s window to 2 calls)
+        LoadEngine e = new LoadEngine(Cells.closed(0, 30), cfg.request(), f);
         e.setUsers(2);
         e.start(System.nanoTime());
-        Thread.sleep(600);
+        Tracker t = e.tracker();
+        long until = System.nanoTime() + 30_000_000_000L;
+        while (t.requests(1) <= 10 && System.nanoTime() < until) {
+            Thread.sleep(50);
+        }
         e.stop();
         assertTrue(e.awaitUsers(System.nanoTime() + 10_000_000_000L, () -> { }));
-        Tracker t = e.tracker();
-        String what = cfg.target().transport() + " " + cfg.request().op() + " " + t.samples(1);
+        String what = cfg.target().transport() + " " + cfg.request().op() + " " + choice + " " + t.samples(1);
         assertTrue(t.requests(1) > 10, what + ": requests " + t.requests(1));
         assertEquals(0, t.errors(1), what);
         assertEquals(0, t.wrong(1), what);
