@@ -67,6 +67,10 @@ command = '''{python} -m locust -f {repo}/harness/loadgen/locustfile.py --worker
 transports = ["http"]
 """
 
+RESIDENT = PYWORKER.replace('name = "pyworker"', 'name = "resworker"') + """\
+resident_command = "{python} {repo}/tests/resident_worker.py --master-host {master_host}"
+"""
+
 SCENARIO = """
 name = "callers"
 services = ["python"]
@@ -158,6 +162,49 @@ def test_a_caller_that_dies_mid_cell_fails_the_cell_and_the_run_goes_on(tmp_path
     assert cells["pyworker"]["status"] == "failed"
     assert "exited with code -9" in cells["pyworker"]["reason"]
     assert cells["python"]["status"] == "ok"  # the run went on
+
+
+def test_a_resident_caller_serves_the_cells_and_a_dead_one_is_started_again(tmp_path: Path) -> None:
+    """One process for a run's cells (LOADGEN.md "A resident caller"); SIGKILL in its second cell fails that
+    cell alone, the third cell has a new resident process, and none is left after the run."""
+    folder = tmp_path / "resworker"
+    folder.mkdir()
+    (folder / "service.toml").write_text(RESIDENT)
+    resworker = load_manifest(folder / "service.toml")
+    scenario_file = tmp_path / "resident.toml"
+    scenario_file.write_text(SCENARIO.format(extra=0))
+    runner = Runner(load_scenario(scenario_file), tmp_path / "res")
+    runner.callers = {"resworker": resworker}
+    killed: list[int] = []
+
+    def kill_in_the_second_cell() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if len(list((tmp_path / "res" / "cells").glob("resworker.*.phases.json"))) >= 2:
+                time.sleep(1.0)
+                for p in psutil.Process().children(recursive=True):
+                    if "resident_worker.py" in " ".join(p.cmdline()):
+                        p.kill()
+                        killed.append(p.pid)
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=kill_in_the_second_cell)
+    t.start()
+    runner.run()
+    t.join()
+    assert len(killed) == 1, killed
+    cells = json.loads((tmp_path / "res" / "cells.json").read_text())["cells"]
+    assert [c["status"] for c in cells] == ["ok", "failed", "ok"], [(c["status"], c["reason"]) for c in cells]
+    assert "exited with code -9" in cells[1]["reason"], cells[1]["reason"]
+    assert all(c["requests"] > 50 and c["cpu"]["loadgen_util"] > 0.05 for c in (cells[0], cells[2])), cells
+    logs = tmp_path / "res" / "logs"
+    first, second = (logs / f"caller-resworker-resident{n}.log" for n in (1, 2))
+    assert first.read_text().count("session: master port") == 2  # cells 1 and 2 in one process
+    assert second.read_text().count("session: master port") == 1 and "end of input" in second.read_text()
+    left = [p.pid for p in psutil.process_iter(["cmdline"])
+            if "resident_worker.py" in " ".join(p.info["cmdline"] or [])]
+    assert not left, left
 
 
 def _responder(tmp: Path, mode: str) -> Service:

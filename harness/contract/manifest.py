@@ -42,6 +42,9 @@ class Caller:
     transports: list[str] = field(default_factory=list)
     transport_warmup_s: dict[str, float] = field(default_factory=dict)
     transport_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    resident_command: str = ""
+    """A command that serves every cell of a run from one process, each master's port on a line of
+    its standard input (contract/LOADGEN.md, "A resident caller"); empty: `command` per cell."""
 
     def env_for(self, transport: str) -> dict[str, str]:
         """More environment of this caller's process in cells over `transport` (e.g. JIT flags)."""
@@ -188,6 +191,15 @@ def _caller(table: Any, path: Path, served: list[str]) -> Caller | None:
         if name not in CALLER_PLACEHOLDERS:
             raise ManifestError(f"{path}: [caller] uses {{{name}}}; the harness fills in only "
                                 f"{', '.join('{' + p + '}' for p in CALLER_PLACEHOLDERS)}")
+    resident = table.get("resident_command", "")
+    if not isinstance(resident, str):
+        raise ManifestError(f"{path}: [caller] resident_command must be a string (a command reading each "
+                            "master's port from standard input; contract/LOADGEN.md \"A resident caller\")")
+    for name in _PLACEHOLDER.findall(resident):
+        if name not in CALLER_PLACEHOLDERS or name == "master_port":
+            raise ManifestError(f"{path}: [caller] resident_command uses {{{name}}}; it is started once, before "
+                                "any master, so the harness fills in only {master_host}, {python}, {repo} "
+                                "(each master's port comes on its standard input)")
     transports = _str_list(table, "transports", path) or [t for t in TRANSPORTS if t in served]
     bad = [t for t in transports if t not in TRANSPORTS]
     if bad:
@@ -211,13 +223,14 @@ def _caller(table: Any, path: Path, served: list[str]) -> Caller | None:
     bad = [t for t in env if t not in TRANSPORTS]
     if bad:
         raise ManifestError(f"{path}: [caller.transport_env] names unknown transports {bad}")
-    unknown = set(table) - {"command", "requires", "warmup_s", "transports", "transport_warmup_s", "transport_env"}
+    unknown = set(table) - {"command", "requires", "warmup_s", "transports", "transport_warmup_s", "transport_env",
+                            "resident_command"}
     if unknown:
         raise ManifestError(f"{path}: [caller] has unknown keys {sorted(unknown)}; it takes command, requires, "
-                            "warmup_s, transport_warmup_s, transport_env, transports")
+                            "warmup_s, transport_warmup_s, transport_env, transports, resident_command")
     return Caller(command=table["command"], requires=_str_list(table, "requires", path), warmup_s=float(warmup),
                   transports=transports, transport_warmup_s={t: float(v) for t, v in per.items()},
-                  transport_env={t: dict(v) for t, v in env.items()})
+                  transport_env={t: dict(v) for t, v in env.items()}, resident_command=resident)
 
 
 def _str_table(data: dict[str, Any], key: str, path: Path, meaning: str) -> dict[str, str]:

@@ -211,8 +211,9 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def spawn(name: str, argv: list[str] | str, log_path: Path, cwd: Path | None = None,
-          env: dict[str, str] | None = None, cores: str | None = None) -> Proc:
-    """Start a process in its own session, stdout and stderr to `log_path`."""
+          env: dict[str, str] | None = None, cores: str | None = None, stdin_pipe: bool = False) -> Proc:
+    """Start a process in its own session, stdout and stderr to `log_path`; its standard input is
+    empty, or with `stdin_pipe` a pipe (`popen.stdin`) the caller writes to."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(argv, str):
         full = [*taskset_prefix(cores), "/bin/sh", "-c", f"exec {argv}"]
@@ -227,7 +228,8 @@ def spawn(name: str, argv: list[str] | str, log_path: Path, cwd: Path | None = N
         log.flush()
         try:
             popen = subprocess.Popen(full, cwd=cwd, env=merged, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+                                     start_new_session=True)
         except OSError as e:
             raise ServiceStartError(f"{name}: could not start {shown!r}: {e}") from e
     return Proc(name=name, popen=popen, log_path=log_path, command=shown)

@@ -3,7 +3,8 @@
 Without workers, one headless Locust process runs Python's users itself. With workers, a
 Locust master and `workers` local Python worker processes (plus `remote_workers` started on
 other hosts with `python -m harness worker`) follow contract/LOADGEN.md. A caller of another
-language (a manifest's `[caller]`) is a master and that caller's worker process. Every process
+language (a manifest's `[caller]`) is a master and that caller's worker process: started for the
+cell, or a resident process of the run told the master's port (harness/run/residents.py). Every process
 is pinned to the scenario's load-generator cores, logs to results/<run>/logs/, and is stopped
 with its whole process group.
 """
@@ -26,6 +27,7 @@ from harness.errors import HarnessError
 from harness.loadgen.protocol import WORKER_CLASS, CellFile
 from harness.processes import forkserver
 from harness.processes.supervisor import Proc, free_port, spawn, stop_groups, tree_cpu_seconds
+from harness.run.residents import Residents
 
 LOCUSTFILE = REPO / "harness" / "loadgen" / "locustfile.py"
 START_TIMEOUT_S = 120.0
@@ -67,6 +69,8 @@ class Generators:
     cell: CellFile
     run_time_s: int
     workers: list[Proc] | None = None
+    resident: bool = False
+    """The worker is a resident caller: it outlives the cell (not stopped here), and any exit is a death."""
 
     @property
     def main(self) -> Proc:
@@ -124,7 +128,7 @@ class Generators:
         """Why a worker process failed during the cell (it exited with an error or was killed), or ''."""
         for w in self.workers or []:
             code = w.popen.poll()
-            if code is not None and code != 0:
+            if code is not None and (code != 0 or self.resident):
                 return (f"the load generator {w.name} exited with code {code} during the cell; "
                         f"log {w.log_path}:\n{w.log_tail(10)}")
         return ""
@@ -141,8 +145,10 @@ class Generators:
 
 def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str, str], logs: Path,
                      workers: int = 0, remote_workers: int = 0, master_bind: str = "127.0.0.1",
-                     master_port: int = 0, caller: Service | None = None) -> Generators:
-    """Write the cell file and start the cell's Locust process(es); `caller`: a manifest's caller drives it."""
+                     master_port: int = 0, caller: Service | None = None,
+                     residents: Residents | None = None) -> Generators:
+    """Write the cell file and start the cell's Locust process(es); `caller`: a manifest's caller drives it
+    (its resident process from `residents` when its manifest has a `resident_command`)."""
     cid = cell.config.cell
     cores = placement.get("loadgen")
     run_time = math.ceil(cell.config.plan.total_s + 0.5)  # Locust takes whole seconds
@@ -158,10 +164,14 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
         # The caller first: its ZeroMQ socket connects as soon as the master binds, so the master finds
         # it ready on its first look (Locust's master looks for workers once a second); a caller waits
         # BENCH_MASTER_TIMEOUT_S (10 s, LOADGEN.md) for a master, far longer than one takes to start.
+        transport_env = caller.caller.env_for(cell.config.target.transport)
+        if residents is not None and caller.caller.resident_command:
+            worker = residents.session(caller, transport_env, cores, port)
+            main = spawn_locust(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cores)
+            return Generators([main], cell, run_time + 30, workers=[worker], resident=True)
         command = fill(caller.caller.command, {**base_values(), "master_host": "127.0.0.1", "master_port": str(port)})
-        env = {**caller.env, **caller.caller.env_for(cell.config.target.transport)}
         worker = spawn(f"{caller.name}-caller:{cid}", command, logs / f"caller-{cid}.log", cwd=caller.folder,
-                       env=env, cores=cores)
+                       env={**caller.env, **transport_env}, cores=cores)
         main = spawn_locust(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cores)
         return Generators([main, worker], cell, run_time + 30, workers=[worker])
     cell.write(path)

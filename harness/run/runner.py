@@ -34,6 +34,7 @@ from harness.run.generators import RESULTS_IN_GRACE_S, Generators, start_generat
 from harness.run.measure import CLIENT_BOUND_UTIL, CellOutput, cell_from_results, cell_line
 from harness.run.meta import collect_meta
 from harness.run.progress import Progress, mmss
+from harness.run.residents import Residents
 from harness.run.scenario import CellSpec, Scenario, cell_id, cell_specs
 
 
@@ -54,6 +55,7 @@ class Runner:
         self.services = select(scenario.services or None)
         self.callers = resolve_callers(scenario.callers)
         self.result = Run(run=out_dir.name, scenario=scenario.name, caller_bound_util=CLIENT_BOUND_UTIL)
+        self.residents: Residents | None = None
 
     @property
     def cells(self) -> list[Cell]:
@@ -91,8 +93,8 @@ class Runner:
 
         The harness's cells run first and warm the service up (its `warmup_s` is on the first of them;
         without them, on the first other caller's cell);
-        each other caller's cell starts a fresh caller process, so its warm-up is the caller's own
-        `warmup_s` for the transport (`transport_warmup_s`; or the scenario's, if longer).
+        each other caller's cell has the caller's own `warmup_s` for the transport (`transport_warmup_s`;
+        or the scenario's, if longer): a fresh caller process per cell, or its resident process.
         """
         out = [s for s in specs] if HARNESS_CALLER in self.callers else []
         # Without the harness's cells, the service's own warm-up goes to the first other caller's cell.
@@ -125,6 +127,7 @@ class Runner:
         old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _raise_interrupt)
         sup = Supervisor(self.out / "logs", redis_cores=sc.placement.get("redis"), extra_env=sc.env)
+        self.residents = Residents(self.out / "logs")
         try:
             for svc in self.services:
                 for t in sc.transports:
@@ -140,6 +143,7 @@ class Runner:
             self.result.interrupted = True
             print("\ninterrupted: stopping every process; the cells finished so far are kept", flush=True)
         finally:
+            self.residents.close()
             sup.close()
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
@@ -238,7 +242,7 @@ class Runner:
         caller = self.callers.get(spec.caller)
         gens = start_generators(cell_file, folder / f"{base.id}.cell.json", spec.users, self.scenario.placement,
                                 self.out / "logs", self.workers, self.remote_workers, self.master_bind,
-                                self.master_port, caller=caller)
+                                self.master_port, caller=caller, residents=self.residents)
         grace = 5.0
         try:
             samples = self._sample_phases(gens, proc, redis_proc)

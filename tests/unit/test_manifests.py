@@ -140,3 +140,16 @@ def test_a_caller_may_have_more_environment_in_one_transports_cells(tmp_path: Pa
         load_manifest(write(tmp_path, text.replace("transport_env.redis", "transport_env.smoke")))
     with pytest.raises(ManifestError, match="each a string"):
         load_manifest(write(tmp_path, text.replace('"fast"', "1")))
+
+
+def test_a_resident_caller_gets_each_masters_port_on_stdin_not_in_its_command(tmp_path: Path) -> None:
+    text = GOOD + '\n[caller]\ncommand = "./demo caller {master_host} {master_port}"\n' \
+        'resident_command = "./demo caller {master_host} --master-port stdin"\n'
+    caller = load_manifest(write(tmp_path, text)).caller
+    assert caller is not None and caller.resident_command == "./demo caller {master_host} --master-port stdin"
+    plain = load_manifest(write(tmp_path, GOOD + '\n[caller]\ncommand = "./c {master_port}"\n')).caller
+    assert plain is not None and plain.resident_command == ""
+    for bad, says in [('"./demo caller {master_port}"', "uses {master_port}; it is started once"),
+                      ('"./demo {port}"', "uses {port}"), ("3", "must be a string")]:
+        with pytest.raises(ManifestError, match=says):
+            load_manifest(write(tmp_path, text.replace('"./demo caller {master_host} --master-port stdin"', bad)))

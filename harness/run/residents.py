@@ -1,0 +1,84 @@
+"""Resident callers: one caller process serving a run's cells one after another (contract/LOADGEN.md).
+
+A manifest's `[caller] resident_command` starts a Locust worker that reads each cell's master
+port from its standard input, one line per cell, instead of a fresh process per cell: a JIT
+runtime keeps what it compiled, and no cell pays the runtime's start. The process lives for
+the run (its stdin closes when the harness ends, even when the harness is killed, and the
+caller then exits) and is started again when it died, or when a cell wants another
+environment (`[caller.transport_env]`: JIT flags for one transport's cells).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from harness.contract.manifest import Service, base_values, fill
+from harness.processes.supervisor import Proc, spawn, stop_groups
+
+
+@dataclass
+class _Resident:
+    proc: Proc
+    env: dict[str, str]
+    cells: int = 0
+
+
+@dataclass
+class Residents:
+    """The run's resident caller processes, at most one per caller; `close` stops them all."""
+
+    logs: Path
+    _running: dict[str, _Resident] = field(default_factory=dict)
+    _started: dict[str, int] = field(default_factory=dict)
+
+    def session(self, caller: Service, env: dict[str, str], cores: str | None, master_port: int) -> Proc:
+        """The caller's resident process, told to join the master at `master_port` (started first if
+        it is not running, or runs with another environment than `env`)."""
+        assert caller.caller is not None and caller.caller.resident_command
+        r = self._running.get(caller.name)
+        if r is not None and (not r.proc.alive() or r.env != env):
+            self._stop(caller.name)
+            r = None
+        if r is None:
+            n = self._started[caller.name] = self._started.get(caller.name, 0) + 1
+            command = fill(caller.caller.resident_command, {**base_values(), "master_host": "127.0.0.1"})
+            proc = spawn(f"{caller.name}-caller:resident{n}", command,
+                         self.logs / f"caller-{caller.name}-resident{n}.log", cwd=caller.folder,
+                         env={**caller.env, **env}, cores=cores, stdin_pipe=True)
+            r = self._running[caller.name] = _Resident(proc, dict(env))
+        r.cells += 1
+        stdin = self._stdin(r.proc)
+        try:
+            stdin.write(f"{master_port}\n".encode())
+            stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # it exited meanwhile: the cell sees it die (Generators.died)
+        return r.proc
+
+    @staticmethod
+    def _stdin(proc: Proc) -> IO[bytes]:
+        popen = proc.popen
+        assert isinstance(popen, subprocess.Popen) and popen.stdin is not None
+        return popen.stdin
+
+    def _stop(self, name: str) -> None:
+        r = self._running.pop(name)
+        popen = r.proc.popen
+        if isinstance(popen, subprocess.Popen) and popen.stdin is not None:
+            try:
+                popen.stdin.close()  # end of input: the caller exits by itself
+            except OSError:
+                pass
+            try:
+                popen.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+        stop_groups([popen], grace_s=2.0)
+
+    def close(self) -> None:
+        """Stop every resident process (end of input first, then SIGTERM/SIGKILL of what is left)."""
+        for name in list(self._running):
+            self._stop(name)
