@@ -11,13 +11,16 @@ import java.util.stream.Collectors;
  * {@code java -jar bench-service.jar caller --master-host H --master-port P}: the Java load
  * generator, a Locust worker speaking contract/LOADGEN.md. Logs its effective configuration,
  * exits 0 on the master's {@code quit}, 1 on a fatal error (one line on stderr), 2 on a usage error.
+ * With {@code --master-port stdin} it is a resident caller (LOADGEN.md): one session per port
+ * read from standard input, the same JVM (and its JIT's work) for every cell; exits 0 at end of input.
  */
 public final class CallerMain {
     private static final Logger LOG = Logger.getLogger("bench.caller");
     public static final String USAGE = String.join("\n",
             "usage: java -jar target/bench-service.jar caller --master-host H --master-port P [options]",
             "  --master-host H      the Locust master's address (its --master-bind-host), e.g. 127.0.0.1",
-            "  --master-port P      the Locust master's port (its --master-bind-port), e.g. 5557",
+            "  --master-port P      the Locust master's port (its --master-bind-port), e.g. 5557; or stdin:",
+            "                       a resident caller, one session per port read from standard input",
             "  --http-client C      socket (default, see README.md \"The caller\"), jdk, netty",
             "  --grpc-channel G     user (default: one channel per user) or shared",
             "  --zmq-client Z       zmtp (default: ZMTP on the user's own socket, see README.md) or jeromq",
@@ -32,6 +35,13 @@ public final class CallerMain {
     /** Parsed command line and environment. */
     record Options(String masterHost, int masterPort, String httpClient, String grpcChannel, String zmqClient,
                    String grpcClient, String callerName, double masterTimeoutS) {
+        /** {@code --master-port stdin}: the ports come on standard input, one line per cell. */
+        static final int STDIN = 0;
+
+        boolean resident() {
+            return masterPort == STDIN;
+        }
+
         Clients.Choice choice() {
             return new Clients.Choice(httpClient, grpcChannel, zmqClient, grpcClient);
         }
@@ -43,14 +53,10 @@ public final class CallerMain {
         if (!o.containsKey("master-host")) {
             throw new IllegalArgumentException("caller needs --master-host, e.g. --master-host 127.0.0.1");
         }
-        int port;
-        try {
-            port = Integer.parseInt(o.getOrDefault("master-port", ""));
-        } catch (NumberFormatException e) {
-            port = -1;
-        }
-        if (port < 1 || port > 65535) {
-            throw new IllegalArgumentException("caller needs --master-port between 1 and 65535, e.g. --master-port 5557");
+        int port = "stdin".equals(o.get("master-port")) ? Options.STDIN : port(o.getOrDefault("master-port", ""));
+        if (port < 0) {
+            throw new IllegalArgumentException("caller needs --master-port between 1 and 65535, e.g. --master-port 5557"
+                    + " (or --master-port stdin: one port per line on standard input)");
         }
         String http = o.getOrDefault("http-client", "socket");
         if (!Clients.HTTP_CLIENTS.contains(http)) {
@@ -75,6 +81,16 @@ public final class CallerMain {
         double masterTimeout = seconds(env, "BENCH_MASTER_TIMEOUT_S", 10);
         seconds(env, "BENCH_TIMEOUT_S", 10); // checked here, used when a config has no timeout_s
         return new Options(o.get("master-host"), port, http, grpc, zmq, grpcClient, o.getOrDefault("caller-name", "java"), masterTimeout);
+    }
+
+    /** A TCP port 1..65535 from text, or -1. */
+    static int port(String text) {
+        try {
+            int p = Integer.parseInt(text.trim());
+            return p >= 1 && p <= 65535 ? p : -1;
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     private static double seconds(Map<String, String> env, String name, double dflt) {
@@ -106,13 +122,63 @@ public final class CallerMain {
                 + " ms"), "grpc-preload");
         preload.setDaemon(true);
         preload.start();
-        try (LocustWorker w = new LocustWorker(opt.masterHost(), opt.masterPort(), opt.masterTimeoutS(),
+        return opt.resident() ? resident(opt, new java.io.InputStreamReader(System.in,
+                java.nio.charset.StandardCharsets.UTF_8)) : session(opt, opt.masterPort(), null);
+    }
+
+    /**
+     * Sessions one after another, one per line of {@code input} (a master's port), until the end
+     * of input (exit 0: the harness closed the pipe, or exited). A line that comes while a session
+     * runs ends that session (its master is gone: the harness moved on). A session's failure is
+     * logged and the caller waits for the next line; the harness marks that cell failed.
+     */
+    static int resident(Options opt, java.io.Reader input) throws InterruptedException {
+        java.util.concurrent.BlockingQueue<String> lines = new java.util.concurrent.LinkedBlockingQueue<>();
+        String end = new String("end of input"); // a sentinel compared by identity
+        Thread reader = new Thread(() -> {
+            try (java.io.BufferedReader r = new java.io.BufferedReader(input)) {
+                for (String line = r.readLine(); line != null; line = r.readLine()) {
+                    if (!line.isBlank()) {
+                        lines.add(line);
+                    }
+                }
+            } catch (java.io.IOException e) {
+                LOG.warning("standard input: " + e.getMessage());
+            }
+            lines.add(end);
+        }, "masters-stdin");
+        reader.setDaemon(true);
+        reader.start();
+        LOG.info("resident caller: waiting for masters' ports on standard input, one per line");
+        for (int n = 1;; n++) {
+            String line = lines.take();
+            if (line == end) {
+                LOG.info("end of standard input after " + (n - 1) + " session(s): exiting");
+                return 0;
+            }
+            int port = port(line);
+            if (port < 0) {
+                LOG.warning("ignored a line of standard input that is not a port 1..65535: '" + line + "'");
+                continue;
+            }
+            int code = session(opt, port, () -> !lines.isEmpty());
+            LOG.info("session " + n + " (port " + port + ") ended with code " + code);
+        }
+    }
+
+    private static int session(Options opt, int masterPort, java.util.function.BooleanSupplier abandon)
+            throws InterruptedException {
+        try (LocustWorker w = new LocustWorker(opt.masterHost(), masterPort, opt.masterTimeoutS(),
                 opt.callerName(), c -> Clients.factory(c, opt.choice()))) {
+            if (abandon != null) {
+                w.residentSession(abandon);
+            }
             Map<String, Object> config = new LinkedHashMap<>();
             config.put("mode", "caller");
             config.put("pid", ProcessHandle.current().pid());
             config.put("node_id", w.nodeId());
-            config.put("master", "tcp://" + opt.masterHost() + ":" + opt.masterPort());
+            config.put("master", "tcp://" + opt.masterHost() + ":" + masterPort);
+            config.put("resident", abandon != null);
             config.put("locust_protocol", LocustWorker.LOCUST_VERSION);
             config.put("loadgen_protocol", BenchConfig.PROTOCOL);
             config.put("caller_name", opt.callerName());

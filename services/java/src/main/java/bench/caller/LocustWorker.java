@@ -62,11 +62,15 @@ public final class LocustWorker implements AutoCloseable {
     private String state = "ready";
     private BenchConfig config;
     private LoadEngine engine;
+    private ClientFactory factory;
     private Long pendingStart; // bench_start before the config
     private Integer pendingUsers; // spawn before the config
     private double lastSpawnTs = Double.NEGATIVE_INFINITY;
     private Exit exit;
     private final boolean sampleCpu = "1".equals(System.getenv("BENCH_CALLER_CPU"));
+    private boolean endAfterResults;
+    private boolean resultsSent;
+    private java.util.function.BooleanSupplier abandon = () -> false;
     private final List<Double> cpu = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public LocustWorker(String masterHost, int masterPort, double masterTimeoutS, String callerName,
@@ -91,6 +95,16 @@ public final class LocustWorker implements AutoCloseable {
 
     public String nodeId() {
         return nodeId;
+    }
+
+    /**
+     * A resident caller's session (LOADGEN.md "A resident caller"): the session ends once
+     * {@code bench_results} are sent (they are flushed to the master before {@link #close}
+     * returns), and as soon as {@code abandon} turns true (a new master was given).
+     */
+    public void residentSession(java.util.function.BooleanSupplier abandon) {
+        this.endAfterResults = true;
+        this.abandon = abandon;
     }
 
     private String endpoint() {
@@ -163,6 +177,11 @@ public final class LocustWorker implements AutoCloseable {
     }
 
     private void timers() {
+        if (abandon.getAsBoolean()) {
+            exit = new Exit(1, "a new master was given before this session ended; left " + endpoint());
+            stopEngine();
+            return;
+        }
         long now = System.nanoTime();
         if (now - lastHeard > masterTimeoutNanos) {
             exit = new Exit(1, "the Locust master at " + endpoint() + " was silent for more than "
@@ -283,7 +302,7 @@ public final class LocustWorker implements AutoCloseable {
         LOG.info("bench_config: cell=" + c.cell() + " name=" + c.name() + " index=" + c.index() + "/" + c.workers()
                 + " target=" + c.target() + " op=" + c.request().op() + " body=" + c.request().body().length
                 + "B timeout_s=" + c.timeoutS() + " plan=" + c.plan());
-        engine = new LoadEngine(c.plan(), c.request(), clients.apply(c));
+        engine = newEngine(c);
         if (pendingStart != null) {
             engine.start(pendingStart);
             pendingStart = null;
@@ -292,6 +311,15 @@ public final class LocustWorker implements AutoCloseable {
             spawn(pendingUsers);
             pendingUsers = null;
         }
+    }
+
+    /** A new engine for the cell {@code c}; the previous engine's client factory (its users ended) is closed. */
+    private LoadEngine newEngine(BenchConfig c) {
+        if (factory != null) {
+            factory.close();
+        }
+        factory = clients.apply(c);
+        return new LoadEngine(c.plan(), c.request(), factory);
     }
 
     private void sendException(String msg) {
@@ -400,13 +428,17 @@ public final class LocustWorker implements AutoCloseable {
             }
             sendStats();
             send("bench_results", results());
-            engine = new LoadEngine(config.plan(), config.request(), clients.apply(config));
+            resultsSent = true;
+            engine = newEngine(config);
         }
         pendingStart = null;
         lastSpawnTs = Double.NEGATIVE_INFINITY;
         send("client_stopped", null);
         send("client_ready", LOCUST_VERSION);
         state = "ready";
+        if (endAfterResults && resultsSent) {
+            exit = new Exit(0, "bench_results sent: the session ends (resident caller)");
+        }
     }
 
     private void pumpWhileStopping() {
@@ -451,6 +483,19 @@ public final class LocustWorker implements AutoCloseable {
     @Override
     public void close() {
         stopEngine();
+        if (engine != null) {
+            try { // the users end before their shared client parts close (a resident caller lives on)
+                engine.awaitUsers(System.nanoTime() + 2_000_000_000L, () -> { });
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (factory != null) {
+            factory.close();
+        }
+        if (resultsSent && endAfterResults) {
+            ctx.setLinger(2000); // what is queued (bench_results) reaches the master before the sockets close
+        }
         ctx.close();
     }
 }

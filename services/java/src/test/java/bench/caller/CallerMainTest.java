@@ -17,6 +17,9 @@ class CallerMainTest {
         o = CallerMain.parse(new String[] {"--master-host", "h", "--master-port", "1", "--http-client", "netty",
             "--grpc-channel", "shared", "--zmq-client", "jeromq", "--grpc-client", "blocking"}, Map.of("BENCH_MASTER_TIMEOUT_S", "2.5"));
         assertEquals(new CallerMain.Options("h", 1, "netty", "shared", "jeromq", "blocking", "java", 2.5), o);
+        assertTrue(!o.resident());
+        o = CallerMain.parse(new String[] {"--master-host", "h", "--master-port", "stdin"}, Map.of());
+        assertTrue(o.resident(), "--master-port stdin: a resident caller (ResidentCallerTest)");
     }
 
     @Test

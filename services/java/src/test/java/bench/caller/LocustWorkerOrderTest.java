@@ -106,14 +106,14 @@ class LocustWorkerOrderTest {
 
     /** A bench_config as the master sends it (msgpack bin body) from LocustWorkerTest's JSON form. */
     @SuppressWarnings("unchecked")
-    private static Map<String, Object> message(com.fasterxml.jackson.databind.node.ObjectNode cfg) {
+    static Map<String, Object> message(com.fasterxml.jackson.databind.node.ObjectNode cfg) {
         Map<String, Object> config = new com.fasterxml.jackson.databind.ObjectMapper().convertValue(cfg, Map.class);
         Map<String, Object> request = (Map<String, Object>) config.get("request");
         request.put("body", java.util.Base64.getDecoder().decode((String) request.remove("body_b64")));
         return config;
     }
 
-    private static Map<String, Object> spawn(long users) {
+    static Map<String, Object> spawn(long users) {
         return Map.of("timestamp", 1.0, "user_classes_count", Map.of("BenchCell", users), "host", "",
                 "parsed_options", Map.of());
     }

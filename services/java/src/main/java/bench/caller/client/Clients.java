@@ -48,7 +48,7 @@ public final class Clients {
                 GrpcClient.Channels channels = new GrpcClient.Channels(t.host(), t.port(),
                         grpcChannel.equals("shared"));
                 if (choice.grpc().equals("blocking")) { // the blocking stub only, also in the closed loop
-                    return () -> {
+                    return closing(() -> {
                         GrpcClient g = new GrpcClient(channels, r, timeout);
                         return new Client() {
                             @Override
@@ -61,12 +61,27 @@ public final class Clients {
                                 g.close();
                             }
                         };
-                    };
+                    }, channels::close);
                 }
-                return () -> new GrpcClient(channels, r, timeout);
+                return closing(() -> new GrpcClient(channels, r, timeout), channels::close);
             }
             default:
                 throw new IllegalArgumentException("no client for transport '" + t.transport() + "'");
         }
+    }
+
+    /** {@code open}, with {@code release} as the factory's close (what its clients share). */
+    private static ClientFactory closing(ClientFactory open, Runnable release) {
+        return new ClientFactory() {
+            @Override
+            public Client open() {
+                return open.open();
+            }
+
+            @Override
+            public void close() {
+                release.run();
+            }
+        };
     }
 }
