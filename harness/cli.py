@@ -296,7 +296,7 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
     run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service,
                   caller=args.caller or HARNESS_CALLER, native=not args.no_native, native_only=args.native_only,
-                  rounds=args.rounds)
+                  rounds=args.rounds, warmup_s=args.warmup_s)
     print(f"\nresults: {out / 'selfbench.json'}")
     return 0
 
@@ -536,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only the native load: nginx and every http service under wrk, CPU per request vs nginx's")
     s.add_argument("--no-native", action="store_true", help="skip the native load (nginx and the http services)")
     s.add_argument("--rounds", type=int, default=3, help="native load: rounds per server, in turns (default 3)")
+    s.add_argument("--warmup-s", type=float, default=None,
+                   help="unmeasured seconds before each client-rate cell (default: the caller's own warmup_s, at "
+                   "least 1; a JIT caller's steady state wants more, e.g. 15)")
     s.set_defaults(fn=cmd_selfbench)
     s = sub.add_parser("fuzz", help="malformed input over every service x transport (docs/reliability.md)")
     s.add_argument("services", nargs="*", metavar="SERVICE")

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.contract.manifest import discover, discover_floors, reference_service
+from harness.contract.manifest import Service, discover, discover_floors, reference_service
 from harness.errors import HarnessError
 from harness.loadgen.protocol import HARNESS_CALLER, Plan
 from harness.processes.supervisor import Supervisor
+from harness.run.residents import Residents
 from harness.run.runner import Runner, resolve_callers
 from harness.run.scenario import CellSpec, Scenario
 
@@ -37,40 +38,53 @@ def _scenario(out: Path, users: int, duration_s: float) -> Scenario:
                     placement={"loadgen": "0", "services": "1", "redis": "1"}, seed=1)
 
 
-def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS_CALLER) -> list[dict[str, Any]]:
-    """Throughput per client core of a caller (default: the harness's users) against each transport's floor."""
+def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS_CALLER,
+                 warmup_s: float | None = None) -> list[dict[str, Any]]:
+    """Throughput per client core of a caller (default: the harness's users) against each transport's floor.
+
+    Each cell's warm-up is `warmup_s`, or else the caller's own for the transport (a JIT's steady state
+    wants more); a resident caller (LOADGEN.md) serves the cells from one process, as in a run.
+    """
     sc = _scenario(out, users, duration_s)
     runner = Runner(sc, out)
     runner.callers = resolve_callers([caller])
+    runner.residents = Residents(out / "logs")
     svc = runner.callers[caller]
     floor = discover_floors()[0]
-    rows: list[dict[str, Any]] = []
     with Supervisor(out / "logs", redis_cores=sc.placement["redis"]) as sup:
-        for t in sc.transports:
-            if t not in floor.commands:
-                continue
-            warmup = max(sc.warmup_s, svc.caller.warmup_for(t) if svc is not None and svc.caller is not None else 0.0)
-            proc, endpoint = sup.start(floor, t, cores=sc.placement["services"])
-            cell = runner.run_cell(sup, floor, proc, endpoint,
-                                   CellSpec("floor", ECHO, 0, users, Plan.closed(warmup, duration_s), caller=caller))
-            wrk = _wrk_per_core(f"http://{endpoint.host}:{endpoint.port}/echo", out, users, duration_s,
-                                sc.placement["loadgen"]) if t == "http" and shutil.which("wrk") else None
-            sup.stop(proc)
-            if not cell.measured or cell.cpu is None:
-                rows.append({"transport": t, "error": cell.reason})
-                continue
-            util = cell.cpu.loadgen_util
-            rps = cell.throughput_rps
-            rows.append({"transport": t, "users": users, "throughput_rps": rps, "loadgen_util": util,
-                         "client_us_per_req": round(util * 1e6 / rps, 1) if rps else None,
-                         "rps_per_client_core": round(rps / util) if util else None,
-                         "target": TARGETS.get(t) if caller == HARNESS_CALLER else None,
-                         "p50_us": cell.latency_us["p50"],
-                         "server_util": cell.cpu.service_util,
-                         "wrk_rps_per_client_core": round(wrk[0]) if wrk else None,
-                         "wrk_client_us_per_req": round(wrk[1], 1) if wrk else None,
-                         "wrk_rps": round(wrk[2]) if wrk else None})
+        try:
+            rows = [_client_rate(runner, sup, floor, t, svc, users, duration_s, warmup_s, caller)
+                    for t in sc.transports if t in floor.commands]
+        finally:
+            runner.residents.close()
     return rows
+
+
+def _client_rate(runner: Runner, sup: Supervisor, floor: Service, t: str, svc: Service | None, users: int,
+                 duration_s: float, warmup_s: float | None, caller: str) -> dict[str, Any]:
+    """One transport's row of `client_rates` (and wrk's, for http, on the same floor and core)."""
+    sc = runner.scenario
+    own = svc.caller.warmup_for(t) if svc is not None and svc.caller is not None else 0.0
+    warmup = warmup_s if warmup_s is not None else max(sc.warmup_s, own)
+    proc, endpoint = sup.start(floor, t, cores=sc.placement["services"])
+    cell = runner.run_cell(sup, floor, proc, endpoint,
+                           CellSpec("floor", ECHO, 0, users, Plan.closed(warmup, duration_s), caller=caller))
+    wrk = _wrk_per_core(f"http://{endpoint.host}:{endpoint.port}/echo", runner.out, users, duration_s,
+                        sc.placement["loadgen"]) if t == "http" and shutil.which("wrk") else None
+    sup.stop(proc)
+    if not cell.measured or cell.cpu is None:
+        return {"transport": t, "error": cell.reason}
+    util = cell.cpu.loadgen_util
+    rps = cell.throughput_rps
+    return {"transport": t, "users": users, "warmup_s": warmup, "throughput_rps": rps, "loadgen_util": util,
+            "client_us_per_req": round(util * 1e6 / rps, 1) if rps else None,
+            "rps_per_client_core": round(rps / util) if util else None,
+            "target": TARGETS.get(t) if caller == HARNESS_CALLER else None,
+            "p50_us": cell.latency_us["p50"],
+            "server_util": cell.cpu.service_util,
+            "wrk_rps_per_client_core": round(wrk[0]) if wrk else None,
+            "wrk_client_us_per_req": round(wrk[1], 1) if wrk else None,
+            "wrk_rps": round(wrk[2]) if wrk else None}
 
 
 def _wrk_lua(out: Path) -> Path:
@@ -134,7 +148,7 @@ def client_overhead(out: Path, service: str, duration_s: float, caller: str = HA
 
 def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "",
                   caller: str = HARNESS_CALLER, native: bool = True, native_only: bool = False,
-                  rounds: int = 3) -> dict[str, Any]:
+                  rounds: int = 3, warmup_s: float | None = None) -> dict[str, Any]:
     """The measurements; written to <out>/selfbench.json and printed as tables.
 
     `native` adds nginx and every http service under the same wrk load (harness/run/native.py);
@@ -154,7 +168,7 @@ def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: 
             result = {"started": started, "duration_s": duration_s, "native_http": nat.as_json(native_rows)}
             (out / "selfbench.json").write_text(json.dumps(result, indent=1))
             return result
-    rates = client_rates(out, users, duration_s, caller)
+    rates = client_rates(out, users, duration_s, caller, warmup_s)
     overhead = client_overhead(out, service, duration_s, caller)
     result = {"started": started, "users": users, "duration_s": duration_s, "client_rates": rates,
               "client_overhead": overhead}
@@ -163,8 +177,9 @@ def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: 
 
         result["native_http"] = as_json(native_rows)
     (out / "selfbench.json").write_text(json.dumps(result, indent=1))
+    warm = f"{warmup_s:g} s" if warmup_s is not None else "the caller's own"
     print(f"\n{caller} caller: requests/s per client core (64 B echo against the floor, {users} users, "
-          f"{duration_s:g} s):")
+          f"{duration_s:g} s after {warm} warm-up):")
     print(f"{'transport':10} {'req/s':>8} {'client util':>12} {'client µs/req':>14} {'req/s per core':>15} "
           f"{'target':>8}")
     for r in rates:

@@ -21,7 +21,7 @@ public final class CallerMain {
             "  --master-host H      the Locust master's address (its --master-bind-host), e.g. 127.0.0.1",
             "  --master-port P      the Locust master's port (its --master-bind-port), e.g. 5557; or stdin:",
             "                       a resident caller, one session per port read from standard input",
-            "  --http-client C      socket (default, see README.md \"The caller\"), jdk, netty",
+            "  --http-client C      nio (default, see README.md \"The caller\"), socket, jdk, netty",
             "  --grpc-channel G     user (default: one channel per user) or shared",
             "  --zmq-client Z       zmtp (default: ZMTP on the user's own socket, see README.md) or jeromq",
             "  --grpc-client S      async (default: the closed loop calls from the reply's callback) or blocking",
@@ -58,7 +58,7 @@ public final class CallerMain {
             throw new IllegalArgumentException("caller needs --master-port between 1 and 65535, e.g. --master-port 5557"
                     + " (or --master-port stdin: one port per line on standard input)");
         }
-        String http = o.getOrDefault("http-client", "socket");
+        String http = o.getOrDefault("http-client", "nio");
         if (!Clients.HTTP_CLIENTS.contains(http)) {
             throw new IllegalArgumentException("unknown --http-client '" + http + "'; choose one of "
                     + String.join(", ", Clients.HTTP_CLIENTS));

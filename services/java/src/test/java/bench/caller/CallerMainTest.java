@@ -13,7 +13,7 @@ class CallerMainTest {
     void defaultsAndOptions() {
         CallerMain.Options o = CallerMain.parse(new String[] {"--master-host", "127.0.0.1", "--master-port=5557"},
                 Map.of());
-        assertEquals(new CallerMain.Options("127.0.0.1", 5557, "socket", "user", "zmtp", "async", "java", 10.0), o);
+        assertEquals(new CallerMain.Options("127.0.0.1", 5557, "nio", "user", "zmtp", "async", "java", 10.0), o);
         o = CallerMain.parse(new String[] {"--master-host", "h", "--master-port", "1", "--http-client", "netty",
             "--grpc-channel", "shared", "--zmq-client", "jeromq", "--grpc-client", "blocking"}, Map.of("BENCH_MASTER_TIMEOUT_S", "2.5"));
         assertEquals(new CallerMain.Options("h", 1, "netty", "shared", "jeromq", "blocking", "java", 2.5), o);

@@ -5,14 +5,14 @@ import java.util.List;
 
 /** The client of each transport, chosen by the cell's target (and, for http and grpc, by the caller's options). */
 public final class Clients {
-    public static final List<String> HTTP_CLIENTS = List.of("socket", "jdk", "netty");
+    public static final List<String> HTTP_CLIENTS = List.of("socket", "nio", "jdk", "netty");
     public static final List<String> GRPC_CHANNELS = List.of("user", "shared");
     public static final List<String> ZMQ_CLIENTS = List.of("zmtp", "jeromq");
     public static final List<String> GRPC_CLIENTS = List.of("async", "blocking");
 
     /** The caller's choices of client (command-line options); see README.md "The caller" for the defaults. */
     public record Choice(String http, String grpcChannel, String zmq, String grpc) {
-        public static final Choice DEFAULT = new Choice("socket", "user", "zmtp", "async");
+        public static final Choice DEFAULT = new Choice("nio", "user", "zmtp", "async");
     }
 
     private Clients() {
@@ -35,6 +35,10 @@ public final class Clients {
                 return switch (httpClient) {
                     case "jdk" -> () -> new JdkHttpClient(t.host(), t.port(), r, timeout);
                     case "netty" -> () -> new NettyHttpClient(t.host(), t.port(), r, timeout);
+                    case "nio" -> {
+                        NioLoop loop = new NioLoop("http-nio");
+                        yield closing(() -> new NioHttpClient(loop, t.host(), t.port(), r, timeout), loop::close);
+                    }
                     default -> () -> new SocketHttpClient(t.host(), t.port(), r, timeout);
                 };
             case "zmq":

@@ -125,14 +125,35 @@ class ClientsTest {
             big[i] = (byte) ('a' + i % 26);
         }
         try (PythonProcess svc = PythonProcess.service("http", "--host", "127.0.0.1", "--port", "" + port)) {
-            callMany(Cells.config(Cells.tcp("http", port), Cells.echo(big), Cells.closed(0, 1), 2), svc, "socket");
-            // a diff body that is not JSON: the service answers 400, which is not right
-            BenchConfig bad = Cells.config(Cells.tcp("http", port),
-                    new Request("diff", "not json".getBytes(), Cells.diff().opcodes()), Cells.closed(0, 1), 2);
-            try (Client c = Clients.factory(bad, "socket", "user").open()) {
-                CallReply r = c.call();
-                assertEquals("400", r.status());
-                assertTrue(new Check(bad.request()).wrong(r).contains("bad_request"));
+            for (String http : List.of("socket", "nio")) { // the body comes in many reads
+                callMany(Cells.config(Cells.tcp("http", port), Cells.echo(big), Cells.closed(0, 1), 2), svc, http);
+                // a diff body that is not JSON: the service answers 400, which is not right
+                BenchConfig bad = Cells.config(Cells.tcp("http", port),
+                        new Request("diff", "not json".getBytes(), Cells.diff().opcodes()), Cells.closed(0, 1), 2);
+                try (Client c = Clients.factory(bad, http, "user").open()) {
+                    CallReply r = c.call();
+                    assertEquals("400", r.status(), http);
+                    assertTrue(new Check(bad.request()).wrong(r).contains("bad_request"), http);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"socket", "nio"})
+    void aServerThatNeverAnswersIsAnErrorAfterTheTimeout(String http) throws Exception {
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50,
+                java.net.InetAddress.getLoopbackAddress())) {
+            BenchConfig cfg = Cells.config(Cells.tcp("http", silent.getLocalPort()), Cells.echo(Cells.ECHO_64),
+                    Cells.closed(0, 1), 0.5);
+            try (Client c = Clients.factory(cfg, http, "user").open()) {
+                for (int i = 0; i < 2; i++) { // and again on a new connection
+                    long t0 = System.nanoTime();
+                    CallException e = assertThrows(CallException.class, c::call, http);
+                    double took = (System.nanoTime() - t0) / 1e9;
+                    assertTrue(e.getMessage().contains("within"), e.getMessage());
+                    assertTrue(took >= 0.45 && took < 2.0, http + " gave up after " + took + " s");
+                }
             }
         }
     }
@@ -163,6 +184,10 @@ class ClientsTest {
             try (Client c = Clients.factory(cfg, "socket", "user").open()) {
                 assertThrows(CallException.class, c::call, transport);
             }
+        }
+        BenchConfig cfg = Cells.config(Cells.tcp("http", port), Cells.echo(Cells.ECHO_64), Cells.closed(0, 1), 1);
+        try (Client c = Clients.factory(cfg, "nio", "user").open()) {
+            assertThrows(CallException.class, c::call, "nio");
         }
     }
 }
