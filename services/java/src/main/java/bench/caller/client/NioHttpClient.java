@@ -110,10 +110,19 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
         }
     }
 
+    /**
+     * Write the request. The key stays interested in reading between calls, so that a request
+     * and its reply change no interest (each change is an {@code epoll_ctl} at the next select);
+     * only a partial write asks for writability until the rest is out.
+     */
     private void send() throws IOException {
         request.rewind();
         channel.write(request);
-        key.interestOps(request.hasRemaining() ? SelectionKey.OP_WRITE : SelectionKey.OP_READ);
+        if (request.hasRemaining()) {
+            key.interestOps(SelectionKey.OP_WRITE);
+        } else if (key.interestOps() != SelectionKey.OP_READ) {
+            key.interestOps(SelectionKey.OP_READ);
+        }
     }
 
     @Override
@@ -136,6 +145,15 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
     }
 
     private void readable() throws IOException {
+        if (listener == null) { // between calls: the server closed the connection, or sent what nobody asked
+            int n = channel.read(ByteBuffer.wrap(buf, 0, buf.length));
+            closeChannel(); // the next call opens a new connection
+            if (n > 0) {
+                java.util.logging.Logger.getLogger(NioHttpClient.class.getName()).warning(
+                        "http: " + where + " sent " + n + " bytes between replies; the connection is closed");
+            }
+            return;
+        }
         if (body != null && !chunked) { // the rest of a Content-Length body, straight into it
             int n = channel.read(ByteBuffer.wrap(body, bodyHave, body.length - bodyHave));
             if (n < 0) {
@@ -295,8 +313,6 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
         chunked = false;
         if (close) {
             closeChannel();
-        } else {
-            key.interestOps(0);
         }
         Listener l = listener;
         listener = null;
