@@ -150,10 +150,10 @@ public final class CallerMain {
         reader.setDaemon(true);
         reader.start();
         LOG.info("resident caller: waiting for masters' ports on standard input, one per line");
-        for (int n = 1;; n++) {
+        for (int n = 0;;) {
             String line = lines.take();
             if (line == end) {
-                LOG.info("end of standard input after " + (n - 1) + " session(s): exiting");
+                LOG.info("end of standard input after " + n + " session(s): exiting");
                 return 0;
             }
             int port = port(line);
@@ -162,7 +162,7 @@ public final class CallerMain {
                 continue;
             }
             int code = session(opt, port, () -> !lines.isEmpty());
-            LOG.info("session " + n + " (port " + port + ") ended with code " + code);
+            LOG.info("session " + ++n + " (port " + port + ") ended with code " + code);
         }
     }
 

@@ -38,6 +38,12 @@ public final class LocustWorker implements AutoCloseable {
      * refused connection carried is lost (Locust's worker retries every 5 s, its CONNECT_TIMEOUT).
      */
     static final long READY_RETRY_NANOS = 1_000_000_000L;
+    /**
+     * No {@code ack} this long after the first {@code client_ready} of a connection: the connection
+     * is replaced. JeroMQ 0.6.0 sometimes never writes what a connected socket sends (README.md,
+     * the connecter fault; seen here as a master that never heard {@code client_ready}).
+     */
+    static final long READY_RECONNECT_NANOS = 4_000_000_000L;
     private static final int POLL_MS = 50;
 
     /** How the worker ended: 0 after {@code quit}, else the reason (the caller prints it and exits non-zero). */
@@ -58,6 +64,7 @@ public final class LocustWorker implements AutoCloseable {
     private long nextHello;
     private long nextStats;
     private long nextReady;
+    private long readySince;
     private boolean acked;
     private String state = "ready";
     private BenchConfig config;
@@ -149,7 +156,8 @@ public final class LocustWorker implements AutoCloseable {
 
     private void sendReady() {
         send("client_ready", LOCUST_VERSION);
-        nextReady = System.nanoTime() + READY_RETRY_NANOS;
+        readySince = System.nanoTime();
+        nextReady = readySince + READY_RETRY_NANOS;
         long now = System.nanoTime();
         nextHeartbeat = now + HEARTBEAT_NANOS;
         nextStats = now + STATS_NANOS;
@@ -177,6 +185,9 @@ public final class LocustWorker implements AutoCloseable {
     }
 
     private void timers() {
+        if (exit != null) {
+            return; // the message just handled ended the session (quit, results sent, a refused config)
+        }
         if (abandon.getAsBoolean()) {
             exit = new Exit(1, "a new master was given before this session ended; left " + endpoint());
             stopEngine();
@@ -196,6 +207,10 @@ public final class LocustWorker implements AutoCloseable {
             hb.put("current_cpu_usage", cpuPercent());
             hb.put("current_memory_usage", rssBytes());
             send("heartbeat", hb);
+        }
+        if (!acked && now - readySince >= READY_RECONNECT_NANOS) {
+            replaceConnection("no ack " + READY_RECONNECT_NANOS / 1_000_000_000L + " s after client_ready");
+            return;
         }
         if (!acked && now - nextReady >= 0) {
             send("client_ready", LOCUST_VERSION);
@@ -258,20 +273,26 @@ public final class LocustWorker implements AutoCloseable {
                 stopEngine();
                 exit = new Exit(0, "quit");
             }
-            case "reconnect" -> {
-                LOG.warning("reconnect from the master: replacing the connection");
-                ctx.destroySocket(socket);
-                Thread.sleep(100); // let the master's ROUTER see the old connection close
-                lastHeard = System.nanoTime();
-                acked = false;
-                if (!connect()) {
-                    exit = new Exit(1, "could not reconnect to the Locust master at " + endpoint());
-                    return;
-                }
-                sendReady();
-            }
+            case "reconnect" -> replaceConnection("reconnect from the master");
             default -> LOG.fine("ignored a '" + m.type() + "' message from the master");
         }
+    }
+
+    /** A new connection to the master (same node id), then {@code client_ready} again. */
+    private void replaceConnection(String why) {
+        LOG.warning(why + ": replacing the connection");
+        ctx.destroySocket(socket);
+        try {
+            Thread.sleep(100); // let the master's ROUTER see the old connection close
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        acked = false;
+        if (!connect()) {
+            exit = new Exit(1, "could not reconnect to the Locust master at " + endpoint());
+            return;
+        }
+        sendReady();
     }
 
     private void onConfig(Object data) {

@@ -180,6 +180,34 @@ class LocustWorkerOrderTest {
         }
     }
 
+    /** JeroMQ sometimes never writes what a connected socket sends: with no ack, the worker connects anew. */
+    @Test
+    void noAckMeansANewConnection() throws Exception {
+        try (Session s = new Session()) {
+            ZMQ.Socket events = s.ctx.createSocket(SocketType.PAIR);
+            String monitor = "inproc://order-test-accepted";
+            s.router.monitor(monitor, ZMQ.EVENT_ACCEPTED);
+            events.setReceiveTimeOut(200);
+            events.connect(monitor);
+            long t0 = System.nanoTime();
+            int accepted = 0;
+            while (accepted < 2 && System.nanoTime() - t0 < WAIT_NANOS) {
+                if (ZMQ.Event.recv(events) != null) {
+                    accepted++;
+                }
+                if (s.router.recv(ZMQ.DONTWAIT) != null) { // client_ready, never acknowledged
+                    while (s.router.hasReceiveMore()) {
+                        s.router.recv(0);
+                    }
+                }
+            }
+            assertEquals(2, accepted, "a second connection after " + LocustWorker.READY_RECONNECT_NANOS / 1e9 + " s");
+            assertTrue(System.nanoTime() - t0 >= LocustWorker.READY_RECONNECT_NANOS - 500_000_000L);
+            s.seen.clear();
+            assertEquals(1L, s.join().get("protocol")); // and it joins
+        }
+    }
+
     @Test
     void aConfigOfAnotherProtocolIsRefused() throws Exception {
         try (Session s = new Session()) {

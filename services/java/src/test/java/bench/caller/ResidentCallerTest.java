@@ -42,7 +42,7 @@ class ResidentCallerTest {
                 return new Object[] {new String(id, StandardCharsets.UTF_8), m};
             }
         }
-        throw new AssertionError("none of " + List.of(wanted) + " within 30 s");
+        throw new AssertionError("none of " + List.of(wanted) + " within 30 s on " + router.getLastEndpoint());
     }
 
     private static void send(ZMQ.Socket router, String id, String type, Object data) {
