@@ -132,31 +132,37 @@ def _p50s(cells: list[dict]) -> dict[str, list[float]]:
     return out
 
 
+def _run_killing(runner: Runner, cells: Path, pattern: str, nth: int, after_s: float, word: str) -> list[int]:
+    """Run `runner`, and `after_s` into the `nth` cell whose phases file matches `pattern`, SIGKILL this
+    process's descendants with `word` in their command line; returns their pids."""
+    killed: list[int] = []
+
+    def kill() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if len(list(cells.glob(pattern))) >= nth:
+                time.sleep(after_s)
+                for p in psutil.Process().children(recursive=True):
+                    if word in " ".join(p.cmdline()):
+                        p.kill()
+                        killed.append(p.pid)
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=kill)
+    t.start()
+    runner.run()
+    t.join()
+    return killed
+
+
 def test_a_caller_that_dies_mid_cell_fails_the_cell_and_the_run_goes_on(tmp_path: Path, pyworker: Service) -> None:
     scenario_file = tmp_path / "die.toml"
     scenario_file.write_text(SCENARIO.format(extra=0).replace("duration_s = 2", "duration_s = 6")
                              .replace("repetitions = 3", "repetitions = 1"))
     runner = Runner(load_scenario(scenario_file), tmp_path / "die")
     runner.callers = {"pyworker": pyworker, "python": None}
-    killed: list[int] = []
-
-    def kill_the_worker() -> None:
-        """SIGKILL the caller's worker process 1.5 s into its cell."""
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if any((tmp_path / "die" / "cells").glob("pyworker.*.phases.json")):
-                time.sleep(1.5)
-                for p in psutil.Process().children(recursive=True):
-                    if "--worker" in p.cmdline():
-                        p.kill()
-                        killed.append(p.pid)
-                return
-            time.sleep(0.05)
-
-    t = threading.Thread(target=kill_the_worker)
-    t.start()
-    runner.run()
-    t.join()
+    killed = _run_killing(runner, tmp_path / "die" / "cells", "pyworker.*.phases.json", 1, 1.5, "--worker")
     assert killed, "the worker was never seen"
     cells = {c["caller"]: c for c in json.loads((tmp_path / "die" / "cells.json").read_text())["cells"]}
     assert cells["pyworker"]["status"] == "failed"
@@ -175,24 +181,7 @@ def test_a_resident_caller_serves_the_cells_and_a_dead_one_is_started_again(tmp_
     scenario_file.write_text(SCENARIO.format(extra=0))
     runner = Runner(load_scenario(scenario_file), tmp_path / "res")
     runner.callers = {"resworker": resworker}
-    killed: list[int] = []
-
-    def kill_in_the_second_cell() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if len(list((tmp_path / "res" / "cells").glob("resworker.*.phases.json"))) >= 2:
-                time.sleep(1.0)
-                for p in psutil.Process().children(recursive=True):
-                    if "resident_worker.py" in " ".join(p.cmdline()):
-                        p.kill()
-                        killed.append(p.pid)
-                return
-            time.sleep(0.05)
-
-    t = threading.Thread(target=kill_in_the_second_cell)
-    t.start()
-    runner.run()
-    t.join()
+    killed = _run_killing(runner, tmp_path / "res" / "cells", "resworker.*.phases.json", 2, 1.0, "resident_worker.py")
     assert len(killed) == 1, killed
     cells = json.loads((tmp_path / "res" / "cells.json").read_text())["cells"]
     assert [c["status"] for c in cells] == ["ok", "failed", "ok"], [(c["status"], c["reason"]) for c in cells]

@@ -219,40 +219,14 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
     /** The status line and headers in buf[0, end); returns where the body starts. */
     private int head(int end) throws IOException {
         String[] lines = new String(buf, 0, end - 4, StandardCharsets.ISO_8859_1).split("\r\n");
-        String status = lines[0];
-        if (!status.startsWith("HTTP/1.") || status.length() < 12) {
-            throw new IOException("not an HTTP/1.x status line: " + status);
+        HttpHead h = HttpHead.parse(lines[0], java.util.Arrays.asList(lines).subList(1, lines.length));
+        if (h.length() > MAX_BODY) {
+            throw new IOException("reply body of " + h.length() + " bytes is too large");
         }
-        int c = Integer.parseInt(status.substring(9, 12));
-        long length = -1;
-        boolean isChunked = false;
-        boolean close = status.startsWith("HTTP/1.0");
-        for (int i = 1; i < lines.length; i++) {
-            String h = lines[i];
-            int colon = h.indexOf(':');
-            if (colon <= 0) {
-                continue;
-            }
-            String name = h.substring(0, colon).trim();
-            String value = h.substring(colon + 1).trim();
-            if (name.equalsIgnoreCase("content-length")) {
-                length = Long.parseLong(value);
-            } else if (name.equalsIgnoreCase("transfer-encoding")) {
-                isChunked = value.toLowerCase().contains("chunked");
-            } else if (name.equalsIgnoreCase("connection")) {
-                close = value.equalsIgnoreCase("close") || (close && !value.equalsIgnoreCase("keep-alive"));
-            }
-        }
-        if (!isChunked && length < 0) {
-            throw new IOException("reply without Content-Length or chunked body (status " + c + ")");
-        }
-        if (length > MAX_BODY) {
-            throw new IOException("reply body of " + length + " bytes is too large");
-        }
-        code = c;
-        closeAfter = close;
-        chunked = isChunked;
-        body = chunked ? null : new byte[(int) length];
+        code = h.code();
+        closeAfter = h.closeAfter();
+        chunked = h.chunked();
+        body = chunked ? null : new byte[(int) h.length()];
         bodyHave = 0;
         return end;
     }

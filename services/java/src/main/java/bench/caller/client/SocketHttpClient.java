@@ -71,30 +71,13 @@ public final class SocketHttpClient implements Client {
 
     private CallReply readReply() throws IOException {
         String status = line();
-        if (!status.startsWith("HTTP/1.") || status.length() < 12) {
-            throw new IOException("not an HTTP/1.x status line: " + status);
-        }
-        int code = Integer.parseInt(status.substring(9, 12));
-        long length = -1;
-        boolean chunked = false;
-        boolean closeAfter = status.startsWith("HTTP/1.0");
+        java.util.List<String> headers = new java.util.ArrayList<>();
         for (String h = line(); !h.isEmpty(); h = line()) {
-            int colon = h.indexOf(':');
-            if (colon <= 0) {
-                continue;
-            }
-            String name = h.substring(0, colon).trim();
-            String value = h.substring(colon + 1).trim();
-            if (name.equalsIgnoreCase("content-length")) {
-                length = Long.parseLong(value);
-            } else if (name.equalsIgnoreCase("transfer-encoding")) {
-                chunked = value.toLowerCase().contains("chunked");
-            } else if (name.equalsIgnoreCase("connection")) {
-                closeAfter = value.equalsIgnoreCase("close") || (closeAfter && !value.equalsIgnoreCase("keep-alive"));
-            }
+            headers.add(h);
         }
+        HttpHead head = HttpHead.parse(status, headers);
         byte[] body;
-        if (chunked) {
+        if (head.chunked()) {
             java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
             for (int n = chunkSize(); n > 0; n = chunkSize()) {
                 b.write(bytes(n));
@@ -104,18 +87,16 @@ public final class SocketHttpClient implements Client {
                 // trailers
             }
             body = b.toByteArray();
-        } else if (length >= 0) {
-            if (length > Integer.MAX_VALUE - 8) {
-                throw new IOException("reply body of " + length + " bytes is too large");
-            }
-            body = bytes((int) length);
         } else {
-            throw new IOException("reply without Content-Length or chunked body (status " + code + ")");
+            if (head.length() > Integer.MAX_VALUE - 8) {
+                throw new IOException("reply body of " + head.length() + " bytes is too large");
+            }
+            body = bytes((int) head.length());
         }
-        if (closeAfter) {
+        if (head.closeAfter()) {
             close();
         }
-        return code == 200 ? CallReply.ok(body) : CallReply.error(body, String.valueOf(code));
+        return head.code() == 200 ? CallReply.ok(body) : CallReply.error(body, String.valueOf(head.code()));
     }
 
     private int chunkSize() throws IOException {
