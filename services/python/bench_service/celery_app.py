@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 
-RETRY_LOGGERS = ("celery.backends.base", "celery.worker.consumer.consumer", "kombu.transport.virtual.base")
+# celery.worker.request: "Couldn't ack <id>" (CRITICAL, with a traceback) while the broker is down.
+RETRY_LOGGERS = ("celery.backends.base", "celery.worker.consumer.consumer", "kombu.transport.virtual.base",
+                 "celery.worker.request")
 
 
 class OnePerOutage(logging.Filter):
