@@ -23,7 +23,7 @@ from harness.processes.supervisor import Proc, spawn, stop_groups
 class _Resident:
     proc: Proc
     env: dict[str, str]
-    cells: int = 0
+    stdin: IO[bytes]
 
 
 @dataclass
@@ -48,35 +48,26 @@ class Residents:
             proc = spawn(f"{caller.name}-caller:resident{n}", command,
                          self.logs / f"caller-{caller.name}-resident{n}.log", cwd=caller.folder,
                          env={**caller.env, **env}, cores=cores, stdin_pipe=True)
-            r = self._running[caller.name] = _Resident(proc, dict(env))
-        r.cells += 1
-        stdin = self._stdin(r.proc)
+            assert isinstance(proc.popen, subprocess.Popen) and proc.popen.stdin is not None
+            r = self._running[caller.name] = _Resident(proc, dict(env), proc.popen.stdin)
         try:
-            stdin.write(f"{master_port}\n".encode())
-            stdin.flush()
+            r.stdin.write(f"{master_port}\n".encode())
+            r.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # it exited meanwhile: the cell sees it die (Generators.died)
         return r.proc
 
-    @staticmethod
-    def _stdin(proc: Proc) -> IO[bytes]:
-        popen = proc.popen
-        assert isinstance(popen, subprocess.Popen) and popen.stdin is not None
-        return popen.stdin
-
     def _stop(self, name: str) -> None:
         r = self._running.pop(name)
-        popen = r.proc.popen
-        if isinstance(popen, subprocess.Popen) and popen.stdin is not None:
-            try:
-                popen.stdin.close()  # end of input: the caller exits by itself
-            except OSError:
-                pass
-            try:
-                popen.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
-                pass
-        stop_groups([popen], grace_s=2.0)
+        try:
+            r.stdin.close()  # end of input: the caller exits by itself
+        except OSError:
+            pass
+        try:
+            r.proc.popen.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        stop_groups([r.proc.popen], grace_s=2.0)
 
     def close(self) -> None:
         """Stop every resident process (end of input first, then SIGTERM/SIGKILL of what is left)."""

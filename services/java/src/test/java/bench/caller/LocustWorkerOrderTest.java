@@ -54,7 +54,7 @@ class LocustWorkerOrderTest {
                 + " s; seen " + seen);
     }
 
-    private static void send(ZMQ.Socket router, String identity, String type, Object data) {
+    static void send(ZMQ.Socket router, String identity, String type, Object data) {
         router.send(identity.getBytes(StandardCharsets.UTF_8), ZMQ.SNDMORE);
         router.send(new Message(type, data, identity).encode(), 0);
     }

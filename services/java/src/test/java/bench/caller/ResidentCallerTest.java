@@ -46,8 +46,7 @@ class ResidentCallerTest {
     }
 
     private static void send(ZMQ.Socket router, String id, String type, Object data) {
-        router.send(id.getBytes(StandardCharsets.UTF_8), ZMQ.SNDMORE);
-        router.send(new Message(type, data, id).encode(), 0);
+        LocustWorkerOrderTest.send(router, id, type, data);
     }
 
     private static ZMQ.Socket master(ZContext ctx, int port) {

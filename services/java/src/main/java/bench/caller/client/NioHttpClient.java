@@ -32,6 +32,7 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
     private final long timeoutNanos;
     private final ByteBuffer request;
     private byte[] buf = new byte[16 * 1024];
+    private ByteBuffer in = ByteBuffer.wrap(buf); // buf as the channel reads into it (no wrapper per read)
     private int lim; // bytes of buf holding what was read and not yet parsed
     private SocketChannel channel;
     private SelectionKey key;
@@ -146,7 +147,7 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
 
     private void readable() throws IOException {
         if (listener == null) { // between calls: the server closed the connection, or sent what nobody asked
-            int n = channel.read(ByteBuffer.wrap(buf, 0, buf.length));
+            int n = channel.read(in.limit(buf.length).position(0));
             closeChannel(); // the next call opens a new connection
             if (n > 0) {
                 java.util.logging.Logger.getLogger(NioHttpClient.class.getName()).warning(
@@ -171,8 +172,9 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
                         : "chunked reply body larger than " + MAX_BODY + " bytes");
             }
             buf = java.util.Arrays.copyOf(buf, buf.length * 2);
+            in = ByteBuffer.wrap(buf);
         }
-        int n = channel.read(ByteBuffer.wrap(buf, lim, buf.length - lim));
+        int n = channel.read(in.limit(buf.length).position(lim));
         if (n < 0) {
             throw new IOException("connection closed by the server");
         }
@@ -218,8 +220,15 @@ public final class NioHttpClient implements AsyncClient, NioLoop.Handler {
 
     /** The status line and headers in buf[0, end); returns where the body starts. */
     private int head(int end) throws IOException {
-        String[] lines = new String(buf, 0, end - 4, StandardCharsets.ISO_8859_1).split("\r\n");
-        HttpHead h = HttpHead.parse(lines[0], java.util.Arrays.asList(lines).subList(1, lines.length));
+        // the lines found by lineEnd, not String.split: a two-character separator compiles a regex per call
+        java.util.List<String> headers = new java.util.ArrayList<>(8);
+        int eol = lineEnd(0);
+        String status = new String(buf, 0, eol, StandardCharsets.ISO_8859_1);
+        for (int p = eol + 2; p < end - 2; p = eol + 2) {
+            eol = lineEnd(p);
+            headers.add(new String(buf, p, eol - p, StandardCharsets.ISO_8859_1));
+        }
+        HttpHead h = HttpHead.parse(status, headers);
         if (h.length() > MAX_BODY) {
             throw new IOException("reply body of " + h.length() + " bytes is too large");
         }
