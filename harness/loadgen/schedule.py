@@ -17,7 +17,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from harness.loadgen.protocol import LATE_S, Plan
-from harness.results.stats import encode, new_histogram, record, summarize
+from harness.results.stats import encode, new_histogram, percentiles, record, summarize
 
 
 @dataclass
@@ -142,7 +142,7 @@ class Tracker:
         if requests == 0:
             return True
         bad = sum(c.errors + c.wrong for c in phase.cells.values())
-        p99 = max(c.corrected.get_value_at_percentile(99.0) for c in phase.cells.values())
+        p99 = max(percentiles(c.corrected, (99.0,))[0] for c in phase.cells.values())
         behind = phase.rate is not None and requests < 0.9 * phase.issued  # fell behind its own schedule
         return bad / requests > slo.max_error_rate or p99 > slo.p99_us or behind
 

@@ -9,8 +9,10 @@ from harness.results.stats import (
     cpu_delta,
     decode,
     encode,
+    mean,
     merge,
     new_histogram,
+    percentiles,
     record,
     spectrum,
     summarize,
@@ -47,6 +49,25 @@ def test_microsecond_resolution() -> None:
         record(h, v)
     s = summarize(h)
     assert s["p50"] == 63 and s["min"] == 61 and s["count"] == 5
+
+
+def test_the_one_walk_percentiles_and_mean_equal_hdrhistograms_own() -> None:
+    """`percentiles` and `mean` walk only the recorded buckets; HdrHistogram walks every one."""
+    rng = random.Random(11)
+    shapes = [lambda: rng.lognormvariate(4, 1), lambda: rng.expovariate(1 / 300), lambda: rng.choice([3, 70, 5e6]),
+              lambda: 1.0]
+    ps = [0.0, 0.5, 1, 10, 50, 63.2, 90, 99, 99.9, 99.99, 99.999, 100.0]
+    for n, shape in [(1, shapes[0]), (7, shapes[2]), (20_000, shapes[0]), (5000, shapes[1]), (300, shapes[3])]:
+        h = new_histogram()
+        for _ in range(n):
+            record(h, shape())
+        for candidate in (h, decode(encode(h))):  # a decoded histogram may have a shorter counts array
+            assert percentiles(candidate, ps) == [float(candidate.get_value_at_percentile(p)) for p in ps]
+            assert percentiles(candidate, list(reversed(ps))) == [float(candidate.get_value_at_percentile(p))
+                                                                  for p in reversed(ps)]
+            assert mean(candidate) == candidate.get_mean_value()
+    empty = new_histogram()
+    assert percentiles(empty, [50, 99]) == [0.0, 0.0] and mean(empty) == 0.0
 
 
 def test_spectrum_is_monotonic() -> None:
