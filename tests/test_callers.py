@@ -69,6 +69,7 @@ transports = ["http"]
 
 RESIDENT = PYWORKER.replace('name = "pyworker"', 'name = "resworker"') + """\
 resident_command = "{python} {repo}/tests/resident_worker.py --master-host {master_host}"
+warmup_s = 1.5
 """
 
 SCENARIO = """
@@ -172,7 +173,8 @@ def test_a_caller_that_dies_mid_cell_fails_the_cell_and_the_run_goes_on(tmp_path
 
 def test_a_resident_caller_serves_the_cells_and_a_dead_one_is_started_again(tmp_path: Path) -> None:
     """One process for a run's cells (LOADGEN.md "A resident caller"); SIGKILL in its second cell fails that
-    cell alone, the third cell has a new resident process, and none is left after the run."""
+    cell alone, the third cell has a new resident process, and none is left after the run. The caller's
+    warm-up (1.5 s) is in each process's first cell over the transport; its second has the scenario's (0.5 s)."""
     folder = tmp_path / "resworker"
     folder.mkdir()
     (folder / "service.toml").write_text(RESIDENT)
@@ -187,6 +189,9 @@ def test_a_resident_caller_serves_the_cells_and_a_dead_one_is_started_again(tmp_
     assert [c["status"] for c in cells] == ["ok", "failed", "ok"], [(c["status"], c["reason"]) for c in cells]
     assert "exited with code -9" in cells[1]["reason"], cells[1]["reason"]
     assert all(c["requests"] > 50 and c["cpu"]["loadgen_util"] > 0.05 for c in (cells[0], cells[2])), cells
+    warmups = [round(p["end"] - p["start"], 3) for c in cells for p in
+               json.loads((tmp_path / "res" / "cells" / f"{c['id']}.phases.json").read_text())["phases"][:1]]
+    assert warmups == [2.0, 0.5, 1.5], warmups  # the run's first cell also has the service's warm-up (2 s)
     logs = tmp_path / "res" / "logs"
     first, second = (logs / f"caller-resworker-resident{n}.log" for n in (1, 2))
     assert first.read_text().count("session: master port") == 2  # cells 1 and 2 in one process

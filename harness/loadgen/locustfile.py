@@ -44,6 +44,7 @@ from harness.errors import ClientError  # noqa: E402
 from harness.loadgen import protocol as lp  # noqa: E402
 from harness.loadgen.payloads import Payload, make_payload, payload_of, user_class_name  # noqa: E402
 from harness.loadgen.schedule import Schedule, Tracker  # noqa: E402
+from harness.results.stats import percentiles  # noqa: E402
 
 grpc.experimental.gevent.init_gevent()
 
@@ -107,8 +108,7 @@ def microsecond_rows() -> list[dict[str, Any]]:
     for phase in TRACKER.phases:
         for name, c in sorted(phase.cells.items()):
             n = c.corrected.get_total_count()
-            pct = {k: (c.corrected.get_value_at_percentile(p) if n else 0)
-                   for k, p in (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9))}
+            pct = dict(zip(("p50", "p90", "p99", "p99_9"), percentiles(c.corrected, (50, 90, 99, 99.9)), strict=True))
             rows.append({"name": name, "safe_name": name, "requests": c.requests, "errors": c.errors,
                          "wrong": c.wrong, **pct, "max": c.corrected.get_max_value() if n else 0})
     return rows
@@ -150,7 +150,7 @@ def _end_when_plan_is_over(environment: Any) -> None:
     end = TRACKER.phases[-1].end if TRACKER.phases else time.monotonic()
     if not math.isfinite(end):
         return  # the web UI's endless plan: the person at the browser stops it
-    gevent.sleep(max(0.0, end - time.monotonic()) + 0.1)
+    gevent.sleep(max(0.0, end - time.monotonic()) + (CELL.stop_margin_s if CELL is not None else lp.STOP_MARGIN_S))
     environment.runner.stop()  # waits until every worker reported it has stopped; fires test_stop
     environment.runner.quit()
 
@@ -301,8 +301,9 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         _wait_until_every_worker_has_its_config()
     now = time.monotonic()
     if isinstance(runner, MasterRunner):
-        runner.send_message(lp.START, {"start_wall": time.time() + lp.START_DELAY_S})
-        TRACKER.start(now + lp.START_DELAY_S)
+        delay = CELL.start_delay_s if CELL is not None else lp.START_DELAY_S
+        runner.send_message(lp.START, {"start_wall": time.time() + delay})
+        TRACKER.start(now + delay)
         gevent.spawn(_end_when_plan_is_over, environment)
     else:
         _start_plan(now)

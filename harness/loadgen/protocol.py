@@ -37,6 +37,13 @@ than 5 ms late by a busy user is queued (LOADGEN.md, "Timing and checking")."""
 
 START_DELAY_S = 0.2
 """How far ahead of `bench_start` the master puts the plan's start, so every worker hears it in time."""
+LOCAL_START_DELAY_S = 0.05
+"""The same when every worker is on the master's host (a message takes a millisecond; a late start
+would only shorten the unmeasured warm-up)."""
+STOP_MARGIN_S = 0.1
+"""How long after the plan's end the master sends `stop`, so that no worker's last phase is cut short."""
+LOCAL_STOP_MARGIN_S = 0.03
+"""The same when every worker is on the master's host (one clock)."""
 
 
 @dataclass
@@ -170,18 +177,30 @@ class CellFile:
     `results` is where the master writes the merged `bench_results` (the runner reads it when
     Locust exits); `phases` is where it writes the phases' start times as soon as the test
     starts, so that the runner samples CPU at every phase boundary. `workers` is how many
-    generator processes join (0: Python's users run inside the master process itself).
+    generator processes join (0: Python's users run inside the master process itself);
+    `remote`: some of them are on other hosts (the start and stop margins are wider).
     """
 
     config: CellConfig
     results: str
     phases: str
     workers: int = 0
+    remote: bool = False
+
+    @property
+    def start_delay_s(self) -> float:
+        """How far ahead of `bench_start` the plan starts."""
+        return START_DELAY_S if self.remote else LOCAL_START_DELAY_S
+
+    @property
+    def stop_margin_s(self) -> float:
+        """How long after the plan's end `stop` goes out."""
+        return STOP_MARGIN_S if self.remote else LOCAL_STOP_MARGIN_S
 
     def write(self, path: Path) -> None:
         """Write the file (bytes as latin-1 text: JSON has no bytes)."""
         doc: dict[str, Any] = {"config": self.config.to_message(), "results": self.results, "phases": self.phases,
-               "workers": self.workers}
+               "workers": self.workers, "remote": self.remote}
         doc["config"]["request"]["body"] = self.config.request.body.decode("latin-1")
         path.write_text(json.dumps(doc), encoding="utf-8")
 
@@ -190,7 +209,8 @@ class CellFile:
         """Read a file written by `write`."""
         doc = json.loads(path.read_text(encoding="utf-8"))
         doc["config"]["request"]["body"] = doc["config"]["request"]["body"].encode("latin-1")
-        return CellFile(CellConfig.from_message(doc["config"]), doc["results"], doc["phases"], int(doc["workers"]))
+        return CellFile(CellConfig.from_message(doc["config"]), doc["results"], doc["phases"], int(doc["workers"]),
+                        bool(doc.get("remote", False)))
 
 
 def write_json_atomically(path: Path, doc: Any) -> None:

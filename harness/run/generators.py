@@ -31,9 +31,9 @@ from harness.run.residents import Residents
 
 LOCUSTFILE = REPO / "harness" / "loadgen" / "locustfile.py"
 START_TIMEOUT_S = 120.0
-RESULTS_IN_GRACE_S = 0.3
-"""How long a cell's load-generator processes get to exit on SIGTERM once their results are in."""
 """How long a cell's Locust test may take to start (workers joining included)."""
+RESULTS_IN_GRACE_S = 0.3
+"""How long a cell's own caller process gets to exit on SIGTERM once the results are in."""
 EXIT_GRACE_S = 90.0
 """How long after its plan a Locust process may take to write its results and exit."""
 
@@ -71,6 +71,8 @@ class Generators:
     workers: list[Proc] | None = None
     resident: bool = False
     """The worker is a resident caller: it outlives the cell (not stopped here), and any exit is a death."""
+    caller: Proc | None = None
+    """The cell's own process of a caller of another language (in `procs`); the others are Locust's."""
 
     @property
     def main(self) -> Proc:
@@ -134,13 +136,20 @@ class Generators:
         return ""
 
     def stop(self, grace_s: float = 5.0) -> None:
-        """Stop every process (and its children), side by side; SIGKILL after `grace_s`.
-
-        Once a cell's results are in, nothing is left for its processes to do: the runner gives
-        them a short grace (RESULTS_IN_GRACE_S) instead of the time a JVM or a BEAM takes to shut
-        down cleanly, which would be paid by every cell.
-        """
+        """Stop every process (and its children), side by side; SIGKILL after `grace_s`."""
         stop_groups([p.popen for p in self.procs], grace_s=grace_s)
+
+    def finish(self) -> None:
+        """Stop the processes once the results are in: Locust's at once, a caller's after RESULTS_IN_GRACE_S.
+
+        Nothing is left for them to do. A Locust process's own quit sleeps (0.5 s for a master)
+        and would be paid by every cell, so it is killed; a caller of another language (a fresh one
+        per cell) has had the master's `quit` and gets a short grace to exit by itself, not the time
+        a JVM or a BEAM takes to shut down when it is slow to.
+        """
+        stop_groups([p.popen for p in self.procs if p is not self.caller], grace_s=0.0)
+        if self.caller is not None:
+            stop_groups([self.caller.popen], grace_s=RESULTS_IN_GRACE_S)
 
 
 def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str, str], logs: Path,
@@ -166,14 +175,14 @@ def start_generators(cell: CellFile, path: Path, users: int, placement: dict[str
         # BENCH_MASTER_TIMEOUT_S (10 s, LOADGEN.md) for a master, far longer than one takes to start.
         transport_env = caller.caller.env_for(cell.config.target.transport)
         if residents is not None and caller.caller.resident_command:
-            worker = residents.session(caller, transport_env, cores, port)
+            worker = residents.session(caller, transport_env, cores, port, cell.config.target.transport)
             main = spawn_locust(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cores)
             return Generators([main], cell, run_time + 30, workers=[worker], resident=True)
         command = fill(caller.caller.command, {**base_values(), "master_host": "127.0.0.1", "master_port": str(port)})
         worker = spawn(f"{caller.name}-caller:{cid}", command, logs / f"caller-{cid}.log", cwd=caller.folder,
                        env={**caller.env, **transport_env}, cores=cores)
         main = spawn_locust(f"locust-master:{cid}", master, logs / f"locust-{cid}.master.log", cores)
-        return Generators([main, worker], cell, run_time + 30, workers=[worker])
+        return Generators([main, worker], cell, run_time + 30, workers=[worker], caller=worker)
     cell.write(path)
     if not workers and not remote_workers:
         args = locust_args("--headless", "-u", str(users), "-r", spawn_rate, "-t", f"{run_time + 30}s",

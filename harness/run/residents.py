@@ -24,6 +24,7 @@ class _Resident:
     proc: Proc
     env: dict[str, str]
     stdin: IO[bytes]
+    transports: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -34,9 +35,16 @@ class Residents:
     _running: dict[str, _Resident] = field(default_factory=dict)
     _started: dict[str, int] = field(default_factory=dict)
 
-    def session(self, caller: Service, env: dict[str, str], cores: str | None, master_port: int) -> Proc:
-        """The caller's resident process, told to join the master at `master_port` (started first if
-        it is not running, or runs with another environment than `env`)."""
+    def served(self, caller: Service, env: dict[str, str], transport: str) -> bool:
+        """Whether the process that the caller's next session with `env` would use is running and has
+        already served a cell over `transport` (its JIT has compiled that transport's client)."""
+        r = self._running.get(caller.name)
+        return r is not None and r.proc.alive() and r.env == env and transport in r.transports
+
+    def session(self, caller: Service, env: dict[str, str], cores: str | None, master_port: int,
+                transport: str) -> Proc:
+        """The caller's resident process, told to join the master at `master_port` for a cell over
+        `transport` (started first if it is not running, or runs with another environment than `env`)."""
         assert caller.caller is not None and caller.caller.resident_command
         r = self._running.get(caller.name)
         if r is not None and (not r.proc.alive() or r.env != env):
@@ -50,6 +58,7 @@ class Residents:
                          env={**caller.env, **env}, cores=cores, stdin_pipe=True)
             assert isinstance(proc.popen, subprocess.Popen) and proc.popen.stdin is not None
             r = self._running[caller.name] = _Resident(proc, dict(env), proc.popen.stdin)
+        r.transports.add(transport)
         try:
             r.stdin.write(f"{master_port}\n".encode())
             r.stdin.flush()

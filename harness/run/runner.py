@@ -30,7 +30,7 @@ from harness.processes.supervisor import Proc, Supervisor, tree_cpu_seconds
 from harness.results.noise import spread_warning
 from harness.results.schema import Cell, Run
 from harness.results.stats import CpuSample
-from harness.run.generators import RESULTS_IN_GRACE_S, Generators, start_generators
+from harness.run.generators import Generators, start_generators
 from harness.run.measure import CLIENT_BOUND_UTIL, CellOutput, cell_from_results, cell_line
 from harness.run.meta import collect_meta
 from harness.run.progress import Progress, mmss
@@ -103,11 +103,13 @@ class Runner:
             if svc is None or svc.caller is None or transport not in svc.caller.transports:
                 continue
             warm = max(self.scenario.warmup_s, svc.caller.warmup_for(transport))
+            resident = bool(svc.caller.resident_command)
             for s in specs:
                 if self.scenario.other_caller_runs(s, transport) and s.plan.phases:
+                    least = max(self.scenario.warmup_s, service_warm) if not out else self.scenario.warmup_s
                     first = max(warm, service_warm) if not out else warm
-                    plan = replace(s.plan, phases=[replace(s.plan.phases[0], duration_s=first), *s.plan.phases[1:]])
-                    out.append(replace(s, caller=name, plan=plan))
+                    plan = _first_phase(s.plan, first)
+                    out.append(replace(s, caller=name, plan=plan, warm_first_s=least if resident else None))
         return out
 
     def run(self) -> Path:
@@ -230,6 +232,11 @@ class Runner:
                  spec: CellSpec) -> Cell:
         """One cell against a started service (`proc` None: a service on another host)."""
         base = self._base(svc, endpoint.transport, spec)
+        caller = self.callers.get(spec.caller)
+        if (spec.warm_first_s is not None and caller is not None and caller.caller is not None
+                and self.residents is not None
+                and self.residents.served(caller, caller.caller.env_for(endpoint.transport), endpoint.transport)):
+            spec = replace(spec, plan=_first_phase(spec.plan, spec.warm_first_s))
         payload = make_payload(spec.payload)
         name = user_class_name(svc.name, endpoint.transport, spec.payload["name"])
         config = CellConfig(cell=base.id, name=name, target=endpoint, request=payload.request(), plan=spec.plan)
@@ -237,22 +244,22 @@ class Runner:
         folder.mkdir(parents=True, exist_ok=True)
         cell_file = CellFile(config, results=str(folder / f"{base.id}.results.json"),
                              phases=str(folder / f"{base.id}.phases.json"),
-                             workers=self.workers + self.remote_workers)
+                             workers=self.workers + self.remote_workers, remote=self.remote_workers > 0)
         redis_proc = sup.redis.proc if (sup.redis and get_transport(endpoint.transport).broker) else None
-        caller = self.callers.get(spec.caller)
         gens = start_generators(cell_file, folder / f"{base.id}.cell.json", spec.users, self.scenario.placement,
                                 self.out / "logs", self.workers, self.remote_workers, self.master_bind,
                                 self.master_port, caller=caller, residents=self.residents)
-        grace = 5.0
         try:
             samples = self._sample_phases(gens, proc, redis_proc)
             data = gens.wait_results()
             died = gens.died()
-            grace = RESULTS_IN_GRACE_S
         except HarnessError as e:
+            gens.stop()
             return replace(base, status="failed", reason=f"{gens.died()}\nload generator: {e}".strip())
-        finally:
-            gens.stop(grace)
+        except BaseException:
+            gens.stop()
+            raise
+        gens.finish()
         if died:
             return replace(base, status="failed", reason=died)
         out = CellOutput(self.out, base.id, service_measured=proc is not None)
@@ -306,6 +313,11 @@ def resolve_callers(names: list[str]) -> dict[str, Service | None]:
         if missing:
             raise HarnessError(f"the {n} caller needs {', '.join(missing)} on PATH: run `make setup`")
     return {n: found[n] for n in names}
+
+
+def _first_phase(plan: Plan, duration_s: float) -> Plan:
+    """`plan` with its first (unmeasured warm-up) phase lasting `duration_s`."""
+    return replace(plan, phases=[replace(plan.phases[0], duration_s=duration_s), *plan.phases[1:]])
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

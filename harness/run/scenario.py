@@ -69,6 +69,9 @@ class CellSpec:
     users: int
     plan: Plan
     caller: str = HARNESS_CALLER
+    warm_first_s: float | None = None
+    """A resident caller's cell: the first phase's length when its process already served this
+    transport (its JIT is warm, so the caller's `warmup_s` is not needed again); None: always the plan's."""
 
     @property
     def label(self) -> str:
