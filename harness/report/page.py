@@ -13,7 +13,11 @@ import csv
 import html
 import io
 import json
+import multiprocessing
+import os
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +441,44 @@ code,pre{background:#f6f8fa;font-size:12px} pre{padding:1em;overflow-x:auto}
 """
 
 
+CHARTS: dict[str, Callable[..., Figure | None]] = {
+    "heatmap": chart_heatmap, "percentiles": chart_percentiles, "spectrum": chart_spectrum, "bars": chart_bars,
+    "callers": chart_callers,
+}
+"""The charts a report draws per payload, by name (a chart process is told names, not functions)."""
+_ROWS: list[Row] = []
+"""A chart process's copy of the report's rows (`_chart_process`)."""
+PARALLEL_FROM = 8
+"""Fewer charts than this are drawn in the report's own process (a chart process takes a second to start)."""
+
+
+def _chart_process(rows: list[Row]) -> None:
+    global _ROWS
+    _ROWS = rows
+
+
+def _chart_png(task: tuple[str, tuple[Any, ...]]) -> str | None:
+    name, args = task
+    fig = CHARTS[name](_ROWS, *args)
+    return None if fig is None else _png(fig)
+
+
+def render_charts(rows: list[Row], tasks: list[tuple[str, tuple[Any, ...]]]) -> list[str | None]:
+    """Each chart of `tasks` ((name in CHARTS, arguments after the rows)) as base64 PNG, or None when it
+    has nothing to show; in order.
+
+    Rendering (matplotlib's text layout, mostly) is most of a report's time, about a second a chart:
+    with several cores and enough charts, one process per core draws them.
+    """
+    cores = min(len(os.sched_getaffinity(0)), 4)
+    if cores < 2 or len(tasks) < PARALLEL_FROM:
+        _chart_process(rows)
+        return [_chart_png(t) for t in tasks]
+    context = multiprocessing.get_context("spawn")  # not fork: the harness has threads
+    with ProcessPoolExecutor(cores, mp_context=context, initializer=_chart_process, initargs=(rows,)) as pool:
+        return list(pool.map(_chart_png, tasks))
+
+
 def write_report(run: Path) -> Path:
     """Render results/<run>/index.html (and cells.csv) from the run's results."""
     doc, meta = load_run(run)
@@ -446,22 +488,25 @@ def write_report(run: Path) -> Path:
     services = sorted({r.service for r in rows if not r.is_floor})
     floor_names = sorted({r.service for r in rows if r.is_floor})
     colours = colour_map(floor_names + services)
-    sections = []
+    charts: list[tuple[str, str, tuple[Any, ...]]] = []
     for payload in payloads:
-        figs = [
-            chart_heatmap(rows, payload, "p50", "p50 latency (µs)"),
-            chart_heatmap(rows, payload, "service_us_per_req", "service CPU µs per request"),
-            chart_percentiles(rows, payload, colours),
-            chart_spectrum(rows, payload, colours),
-            chart_bars(rows, payload, "throughput_rps", "throughput (requests/s)", colours),
-            chart_bars(rows, payload, "service_us_per_req", "service CPU µs per request", colours),
+        charts += [
+            (payload, "heatmap", (payload, "p50", "p50 latency (µs)")),
+            (payload, "heatmap", (payload, "service_us_per_req", "service CPU µs per request")),
+            (payload, "percentiles", (payload, colours)),
+            (payload, "spectrum", (payload, colours)),
+            (payload, "bars", (payload, "throughput_rps", "throughput (requests/s)", colours)),
+            (payload, "bars", (payload, "service_us_per_req", "service CPU µs per request", colours)),
         ]
         for t in TRANSPORTS:
-            figs += [chart_callers(rows, payload, t, "p50", "p50 latency (µs)"),
-                     chart_callers(rows, payload, t, "throughput_rps", "throughput (requests/s)"),
-                     chart_callers(rows, payload, t, "loadgen_us_per_req", "caller CPU µs per request")]
-        imgs = "".join(f"<img alt='{html.escape(payload)} chart' src='data:image/png;base64,{_png(f)}'>"
-                       for f in figs if f is not None)
+            charts += [(payload, "callers", (payload, t, "p50", "p50 latency (µs)")),
+                       (payload, "callers", (payload, t, "throughput_rps", "throughput (requests/s)")),
+                       (payload, "callers", (payload, t, "loadgen_us_per_req", "caller CPU µs per request"))]
+    pngs = render_charts(rows, [(name, args) for _, name, args in charts])
+    sections = []
+    for payload in payloads:
+        imgs = "".join(f"<img alt='{html.escape(payload)} chart' src='data:image/png;base64,{png}'>"
+                       for (p, _, _), png in zip(charts, pngs, strict=True) if p == payload and png is not None)
         sections.append(f"<h3>{html.escape(payload)}</h3><div class='figs'>{imgs}</div>")
     extra = []
     sweep_fig = chart_sweeps(rows, lambda r: _colour(colours, r), line_styles())
