@@ -296,7 +296,7 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
     run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service,
                   caller=args.caller or HARNESS_CALLER, native=not args.no_native, native_only=args.native_only,
-                  rounds=args.rounds, warmup_s=args.warmup_s)
+                  rounds=args.rounds, warmup_s=args.warmup_s, transport_env=not args.no_transport_env)
     print(f"\nresults: {out / 'selfbench.json'}")
     return 0
 
@@ -539,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup-s", type=float, default=None,
                    help="unmeasured seconds before each client-rate cell (default: the caller's own warmup_s, at "
                    "least 1; a JIT caller's steady state wants more, e.g. 15)")
+    s.add_argument("--no-transport-env", action="store_true",
+                   help="run the caller without its manifest's [caller.transport_env] (settings for a run's short "
+                   "cells, such as Java's C1-only JIT for gRPC); with a long --warmup-s: its steady state")
     s.set_defaults(fn=cmd_selfbench)
     s = sub.add_parser("fuzz", help="malformed input over every service x transport (docs/reliability.md)")
     s.add_argument("services", nargs="*", metavar="SERVICE")

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,21 @@ def _scenario(out: Path, users: int, duration_s: float) -> Scenario:
 
 
 def client_rates(out: Path, users: int, duration_s: float, caller: str = HARNESS_CALLER,
-                 warmup_s: float | None = None) -> list[dict[str, Any]]:
+                 warmup_s: float | None = None, transport_env: bool = True) -> list[dict[str, Any]]:
     """Throughput per client core of a caller (default: the harness's users) against each transport's floor.
 
     Each cell's warm-up is `warmup_s`, or else the caller's own for the transport (a JIT's steady state
     wants more); a resident caller (LOADGEN.md) serves the cells from one process, as in a run.
+    Without `transport_env` the caller runs without its manifest's `[caller.transport_env]` (settings
+    chosen for a run's short cells, such as Java's C1-only JIT for gRPC): its steady state.
     """
     sc = _scenario(out, users, duration_s)
     runner = Runner(sc, out)
     runner.callers = resolve_callers([caller])
     runner.residents = Residents(out / "logs")
     svc = runner.callers[caller]
+    if not transport_env and svc is not None and svc.caller is not None:
+        svc = runner.callers[caller] = replace(svc, caller=replace(svc.caller, transport_env={}))
     floor = discover_floors()[0]
     with Supervisor(out / "logs", redis_cores=sc.placement["redis"]) as sup:
         try:
@@ -148,11 +153,11 @@ def client_overhead(out: Path, service: str, duration_s: float, caller: str = HA
 
 def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: str = "",
                   caller: str = HARNESS_CALLER, native: bool = True, native_only: bool = False,
-                  rounds: int = 3, warmup_s: float | None = None) -> dict[str, Any]:
+                  rounds: int = 3, warmup_s: float | None = None, transport_env: bool = True) -> dict[str, Any]:
     """The measurements; written to <out>/selfbench.json and printed as tables.
 
     `native` adds nginx and every http service under the same wrk load (harness/run/native.py);
-    `native_only` runs only that.
+    `native_only` runs only that; `transport_env` False: see `client_rates`.
     """
     out.mkdir(parents=True, exist_ok=True)
     (out / "hist").mkdir(exist_ok=True)
@@ -168,18 +173,19 @@ def run_selfbench(out: Path, users: int = 32, duration_s: float = 5.0, service: 
             result = {"started": started, "duration_s": duration_s, "native_http": nat.as_json(native_rows)}
             (out / "selfbench.json").write_text(json.dumps(result, indent=1))
             return result
-    rates = client_rates(out, users, duration_s, caller, warmup_s)
+    rates = client_rates(out, users, duration_s, caller, warmup_s, transport_env)
     overhead = client_overhead(out, service, duration_s, caller)
-    result = {"started": started, "users": users, "duration_s": duration_s, "client_rates": rates,
-              "client_overhead": overhead}
+    result = {"started": started, "users": users, "duration_s": duration_s, "warmup_s": warmup_s,
+              "transport_env": transport_env, "client_rates": rates, "client_overhead": overhead}
     if native_rows is not None:
         from harness.run.native import as_json
 
         result["native_http"] = as_json(native_rows)
     (out / "selfbench.json").write_text(json.dumps(result, indent=1))
     warm = f"{warmup_s:g} s" if warmup_s is not None else "the caller's own"
+    env = "" if transport_env else ", without the manifest's [caller.transport_env]"
     print(f"\n{caller} caller: requests/s per client core (64 B echo against the floor, {users} users, "
-          f"{duration_s:g} s after {warm} warm-up):")
+          f"{duration_s:g} s after {warm} warm-up{env}):")
     print(f"{'transport':10} {'req/s':>8} {'client util':>12} {'client µs/req':>14} {'req/s per core':>15} "
           f"{'target':>8}")
     for r in rates:
