@@ -122,7 +122,7 @@ class Runner:
         (self.out / "meta.json").write_text(json.dumps(meta, indent=2))
         work = self._plan_all()
         total = sum(len(specs) for _, _, specs in work)
-        expected = sum(s.plan.total_s + 2.5 for _, _, specs in work for s in specs)
+        expected = sum(_expected_s(s) for _, _, specs in work for s in specs)
         progress = Progress(total, expected)
         print(f"run {self.out.name}: scenario {sc.name}, {len(self.services)} services, {total} cells, "
               f"~{mmss(expected)} expected; placement {sc.placement}", flush=True)
@@ -313,6 +313,18 @@ def resolve_callers(names: list[str]) -> dict[str, Service | None]:
         if missing:
             raise HarnessError(f"the {n} caller needs {', '.join(missing)} on PATH: run `make setup`")
     return {n: found[n] for n in names}
+
+
+CELL_OVERHEAD_S = 1.0
+"""A cell's seconds beyond its plan, for the run's first estimate (Locust's start, the start margin, the results)."""
+
+
+def _expected_s(spec: CellSpec) -> float:
+    """About how long a cell takes (a resident caller's: as if its process were warm)."""
+    plan = spec.plan
+    if spec.warm_first_s is not None and plan.phases:
+        plan = _first_phase(plan, spec.warm_first_s)
+    return plan.total_s + CELL_OVERHEAD_S
 
 
 def _first_phase(plan: Plan, duration_s: float) -> Plan:
