@@ -63,10 +63,12 @@ def _recorded(h: HdrHistogram) -> list[tuple[int, int]]:
 
 def percentiles(h: HdrHistogram, ps: Iterable[float]) -> list[float]:
     """`h.get_value_at_percentile(p)` for each of `ps`, exactly, in one walk over the recorded buckets."""
-    wanted = list(ps)
+    return _percentiles(h, _recorded(h) if h.get_total_count() else [], list(ps))
+
+
+def _percentiles(h: HdrHistogram, recorded: list[tuple[int, int]], wanted: list[float]) -> list[float]:
     if h.get_total_count() == 0:
         return [0.0 for _ in wanted]
-    recorded = _recorded(h)
     order = sorted(range(len(wanted)), key=lambda k: wanted[k])
     out = [0.0] * len(wanted)
     pos, total = 0, 0
@@ -85,12 +87,16 @@ def percentiles(h: HdrHistogram, ps: Iterable[float]) -> list[float]:
 
 def mean(h: HdrHistogram) -> float:
     """`h.get_mean_value()`, exactly: every bucket's count times its median equivalent value."""
+    return _mean(h, _recorded(h) if h.get_total_count() else [])
+
+
+def _mean(h: HdrHistogram, recorded: list[tuple[int, int]]) -> float:
     n = h.get_total_count()
     if n == 0:
         return 0.0
     total = 0
     half_magnitude, unit_magnitude = h.sub_bucket_half_count_magnitude, h.unit_magnitude
-    for index, count in _recorded(h):
+    for index, count in recorded:
         lowest = h.get_value_from_index(index)  # a bucket's first value, its range 2^(unit + bucket) wide
         bucket = max((index >> half_magnitude) - 1, 0)
         total += count * (lowest + ((1 << (unit_magnitude + bucket)) >> 1))
@@ -102,8 +108,10 @@ def summarize(h: HdrHistogram) -> dict[str, float]:
     n = h.get_total_count()
     if n == 0:
         return {"count": 0}
-    out: dict[str, float] = {f"p{p:g}": v for p, v in zip(PERCENTILES, percentiles(h, PERCENTILES), strict=True)}
-    out.update(min=float(h.get_min_value()), mean=round(mean(h), 1),
+    recorded = _recorded(h)  # one pass over the counts for the percentiles and the mean
+    values = _percentiles(h, recorded, list(PERCENTILES))
+    out: dict[str, float] = {f"p{p:g}": v for p, v in zip(PERCENTILES, values, strict=True)}
+    out.update(min=float(h.get_min_value()), mean=round(_mean(h, recorded), 1),
                max=float(h.get_max_value()), count=float(n))
     return out
 

@@ -249,17 +249,19 @@ class Runner:
         gens = start_generators(cell_file, folder / f"{base.id}.cell.json", spec.users, self.scenario.placement,
                                 self.out / "logs", self.workers, self.remote_workers, self.master_bind,
                                 self.master_port, caller=caller, residents=self.residents)
+        results_in = False
         try:
             samples = self._sample_phases(gens, proc, redis_proc)
             data = gens.wait_results()
             died = gens.died()
+            results_in = True
         except HarnessError as e:
-            gens.stop()
             return replace(base, status="failed", reason=f"{gens.died()}\nload generator: {e}".strip())
-        except BaseException:
-            gens.stop()
-            raise
-        gens.finish()
+        finally:
+            if results_in:
+                gens.finish()
+            else:
+                gens.stop()
         if died:
             return replace(base, status="failed", reason=died)
         out = CellOutput(self.out, base.id, service_measured=proc is not None)
