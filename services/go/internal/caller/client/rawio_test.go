@@ -3,27 +3,70 @@ package client
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
 
-// rawConn against a real listener: echoed bytes, a peer that closes, a silent peer and a
-// deadline, a write larger than the socket buffers.
+// rawConn against a real listener: requests and replies, a peer that closes, a silent peer and
+// a deadline, a write larger than the socket buffers, a write that no read follows.
 func TestRawConn(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: more than one write's worth
+	lastWords := make(chan string, 1)
 	cases := []struct {
 		name  string
 		serve func(net.Conn)
 		check func(*testing.T, *rawConn)
 	}{
-		{"echo of 1 MiB", func(c net.Conn) { _, _ = io.Copy(c, c) }, func(t *testing.T, r *rawConn) {
-			go func() { _, _ = r.Write(big) }()
-			got := make([]byte, len(big))
-			if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, big) {
-				t.Fatalf("echo: %v", err)
+		{"1 MiB, then its length", func(c net.Conn) {
+			n, _ := io.CopyN(io.Discard, c, int64(len(big)))
+			_, _ = fmt.Fprintf(c, "%08d", n)
+		}, func(t *testing.T, r *rawConn) {
+			if n, err := r.Write(big); n != len(big) || err != nil {
+				t.Fatalf("write: %d, %v", n, err)
+			}
+			got := make([]byte, 8)
+			if _, err := io.ReadFull(r, got); err != nil || string(got) != fmt.Sprintf("%08d", len(big)) {
+				t.Fatalf("the reply to 1 MiB: %q, %v", got, err)
+			}
+		}},
+		{"10,000 requests and replies", func(c net.Conn) {
+			b := make([]byte, 5)
+			for {
+				if _, err := io.ReadFull(c, b); err != nil {
+					return
+				}
+				_, _ = c.Write(bytes.ToUpper(b))
+			}
+		}, func(t *testing.T, r *rawConn) {
+			got := make([]byte, 5)
+			for i := 0; i < 10000; i++ {
+				want := fmt.Sprintf("%05d", i%100000)
+				req := []byte("ab" + want[2:])
+				_, _ = r.Write(req)
+				copy(req, "zzzzz") // Write keeps its own copy
+				if _, err := io.ReadFull(r, got); err != nil || string(got) != strings.ToUpper("ab"+want[2:]) {
+					t.Fatalf("reply %d: %q, %v", i, got, err)
+				}
+			}
+		}},
+		{"the peer greets first", func(c net.Conn) {
+			_, _ = c.Write([]byte("hello"))
+			b := make([]byte, 2)
+			if _, err := io.ReadFull(c, b); err == nil {
+				_, _ = c.Write(b)
+			}
+		}, func(t *testing.T, r *rawConn) {
+			time.Sleep(50 * time.Millisecond) // the greeting is there before the request
+			_ = r.SetDeadline(time.Now().Add(2 * time.Second))
+			_, _ = r.Write([]byte("ok"))
+			got := make([]byte, 7)
+			if _, err := io.ReadFull(r, got); err != nil || string(got) != "hellook" {
+				t.Fatalf("greeting and reply: %q, %v", got, err)
 			}
 		}},
 		{"peer closes", func(c net.Conn) { c.Close() }, func(t *testing.T, r *rawConn) {
@@ -39,6 +82,21 @@ func TestRawConn(t *testing.T) {
 			}
 			if d := time.Since(t0); d > time.Second {
 				t.Fatalf("the deadline took %v", d)
+			}
+		}},
+		{"a write that no read follows", func(c net.Conn) {
+			b, _ := io.ReadAll(c)
+			lastWords <- string(b)
+		}, func(t *testing.T, r *rawConn) {
+			_, _ = r.Write([]byte("DEL key\r\n"))
+			_ = r.Close()
+			select {
+			case got := <-lastWords:
+				if got != "DEL key\r\n" {
+					t.Fatalf("the peer read %q, want the last write", got)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("the peer never saw the connection close")
 			}
 		}},
 	}
