@@ -557,8 +557,9 @@ counts as <i>wrong</i>, not as a fast success. Service CPU µs/request is the CP
 process tree during the measured window divided by the requests completed in it. These {machine.get('cores', '?')} cores
 are shared by the load generator, the services and redis-server: placement (taskset -c) was
 load generator <b>{html.escape(str(placement.get('loadgen')))}</b>, services <b>{html.escape(str(placement.get('services')))}</b>,
-redis-server <b>{html.escape(str(placement.get('redis')))}</b>. A cell whose load generator used ≥ 90% of a core, or
-fell behind its arrival schedule, is marked client-bound: its throughput is the harness's limit, not the service's.
+redis-server <b>{html.escape(str(placement.get('redis')))}</b>. A cell whose load generator used ≥ 90% of a core while the
+service's side (the service and its redis-server) used less, or that fell behind its arrival schedule, is marked
+client-bound: its throughput is the harness's limit, not the service's (both sides at ≥ 90% is the service's limit too).
 The <i>floor</i> of each transport is the same client against a responder that does no work, written in
 {html.escape(floor_languages)} (<code>harness/floor/</code>): a server in a runtime with cheaper I/O can come in under it. {pingpong}</p>
 {warn_html}
