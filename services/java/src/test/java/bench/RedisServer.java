@@ -5,12 +5,13 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.args.SaveMode;
 
 /**
  * A real redis-server for tests: a free port on 127.0.0.1, no persistence (but {@link #restart}
- * keeps the data, as a broker restart does), stopped on close.
+ * keeps the data, as a broker restart does), stopped on close, its data directory deleted.
  */
 public final class RedisServer implements AutoCloseable {
     private Process process;
@@ -89,5 +90,15 @@ public final class RedisServer implements AutoCloseable {
     public void close() throws InterruptedException {
         process.destroy();
         process.waitFor();
+        deleteTree(dir);
+    }
+
+    /** Delete a directory and what is in it (a restart's dump.rdb); what cannot be deleted stays. */
+    private static void deleteTree(Path root) {
+        try (var paths = Files.walk(root)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // already gone, or unreadable: nothing more to do for a test's temporary directory
+        }
     }
 }
