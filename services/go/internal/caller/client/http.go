@@ -86,7 +86,7 @@ func (c *rawHTTP) Call() (caller.Reply, error) {
 }
 
 func (c *rawHTTP) exchange() (caller.Reply, bool, error) {
-	if _, err := c.conn.Write(c.request); err != nil {
+	if err := request(c.conn, c.request); err != nil {
 		return caller.Reply{}, false, fmt.Errorf("http: write: %w", err)
 	}
 	line, err := c.line()

@@ -18,20 +18,23 @@ import (
 // against 35,477 writes). The socket is non-blocking, so these calls never block and need not
 // tell the scheduler. BENCH_GO_RAWIO=0 uses the net.Conn's own Read and Write instead.
 //
-// A request is sent by the Read that follows it, which then waits for the reply before its
-// first read: Write keeps the bytes, and Read writes them after the netpoller has forgotten
-// any earlier readiness, so the readiness that ends the wait is the reply's. Reading at once
+// A request (Send, through request) is sent by the Read that follows it, which then waits for
+// the reply before its first read: Send keeps the bytes, and Read writes them after the
+// netpoller has forgotten any earlier readiness, so the readiness that ends the wait is the
+// reply's. Reading at once
 // after a write, as net.Conn does, costs a read that fails with EAGAIN on nearly every request
 // (the reply is not there yet); wrk avoids it by reading only when epoll says so. Writing first
 // and then waiting would lose a reply that the netpoller saw between the write and the wait
-// (the wait starts by clearing readiness). This fits request and reply: what is read after a
-// write is what the write asked for. Close sends a request no Read took. One goroutine uses a
-// rawConn at a time.
+// (the wait starts by clearing readiness). This fits request and reply only: what is read after
+// a Send must be what the Send asked for. A peer may say something unasked and nothing after
+// (a ZMTP server's greeting and READY, sent before it reads ours): such a handshake uses Write,
+// which writes at once, and the Read after it reads first. Close sends a request no Read took.
+// One goroutine uses a rawConn at a time.
 type rawConn struct {
 	c       net.Conn
 	rc      syscall.RawConn
-	out     []byte // the bytes of the last Write (its own copy)
-	pending bool   // out is not sent yet: the next Read (or Write, or Close) sends it
+	out     []byte // the bytes of the last Send (its own copy)
+	pending bool   // out is not sent yet: the next Read (or Write, Send, Close) sends it
 }
 
 // dialTCP connects to addr within connectTimeout: a rawConn, or the plain net.Conn with BENCH_GO_RAWIO=0.
@@ -60,7 +63,7 @@ func newRawConn(c net.Conn) (*rawConn, error) {
 	return &rawConn{c: c, rc: rc}, nil
 }
 
-// Read reads what is there; after a Write it first sends that write and waits for the reply.
+// Read reads what is there; after a Send it first sends that request and waits for the reply.
 func (r *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -110,14 +113,33 @@ func (r *rawConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write keeps a copy of p for the next Read to send (a write still pending is sent first).
+// Write writes p at once (after a request still pending), waiting for room as needed.
 func (r *rawConn) Write(p []byte) (int, error) {
 	if err := r.flush(); err != nil {
 		return 0, err
 	}
+	return r.writeAll(p)
+}
+
+// Send keeps a copy of the request p for the next Read to write before it waits for the reply
+// (a request still pending is written first).
+func (r *rawConn) Send(p []byte) error {
+	if err := r.flush(); err != nil {
+		return err
+	}
 	r.out = append(r.out[:0], p...)
 	r.pending = true
-	return len(p), nil
+	return nil
+}
+
+// request writes p, a request whose reply is read next: a rawConn sends it from that read
+// (rawConn.Send), any other connection at once.
+func request(w io.Writer, p []byte) error {
+	if r, ok := w.(*rawConn); ok {
+		return r.Send(p)
+	}
+	_, err := w.Write(p)
+	return err
 }
 
 func (r *rawConn) takePending() []byte {

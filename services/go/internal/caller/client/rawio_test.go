@@ -26,8 +26,8 @@ func TestRawConn(t *testing.T) {
 			n, _ := io.CopyN(io.Discard, c, int64(len(big)))
 			_, _ = fmt.Fprintf(c, "%08d", n)
 		}, func(t *testing.T, r *rawConn) {
-			if n, err := r.Write(big); n != len(big) || err != nil {
-				t.Fatalf("write: %d, %v", n, err)
+			if err := r.Send(big); err != nil {
+				t.Fatalf("send: %v", err)
 			}
 			got := make([]byte, 8)
 			if _, err := io.ReadFull(r, got); err != nil || string(got) != fmt.Sprintf("%08d", len(big)) {
@@ -47,8 +47,8 @@ func TestRawConn(t *testing.T) {
 			for i := 0; i < 10000; i++ {
 				want := fmt.Sprintf("%05d", i%100000)
 				req := []byte("ab" + want[2:])
-				_, _ = r.Write(req)
-				copy(req, "zzzzz") // Write keeps its own copy
+				_ = request(r, req)
+				copy(req, "zzzzz") // Send keeps its own copy
 				if _, err := io.ReadFull(r, got); err != nil || string(got) != strings.ToUpper("ab"+want[2:]) {
 					t.Fatalf("reply %d: %q, %v", i, got, err)
 				}
@@ -63,10 +63,24 @@ func TestRawConn(t *testing.T) {
 		}, func(t *testing.T, r *rawConn) {
 			time.Sleep(50 * time.Millisecond) // the greeting is there before the request
 			_ = r.SetDeadline(time.Now().Add(2 * time.Second))
-			_, _ = r.Write([]byte("ok"))
+			_ = r.Send([]byte("ok"))
 			got := make([]byte, 7)
 			if _, err := io.ReadFull(r, got); err != nil || string(got) != "hellook" {
 				t.Fatalf("greeting and reply: %q, %v", got, err)
+			}
+		}},
+		{"the peer says all first, then only reads (a handshake: Write)", func(c net.Conn) {
+			_, _ = c.Write([]byte("greeting+ready"))
+			_, _ = io.Copy(io.Discard, c)
+		}, func(t *testing.T, r *rawConn) {
+			time.Sleep(50 * time.Millisecond) // all of it is there before our greeting
+			_ = r.SetDeadline(time.Now().Add(2 * time.Second))
+			if n, err := r.Write([]byte("ours")); n != 4 || err != nil {
+				t.Fatalf("write: %d, %v", n, err)
+			}
+			got := make([]byte, 14)
+			if _, err := io.ReadFull(r, got); err != nil || string(got) != "greeting+ready" {
+				t.Fatalf("the peer's greeting after our write: %q, %v", got, err)
 			}
 		}},
 		{"peer closes", func(c net.Conn) { c.Close() }, func(t *testing.T, r *rawConn) {
@@ -88,7 +102,7 @@ func TestRawConn(t *testing.T) {
 			b, _ := io.ReadAll(c)
 			lastWords <- string(b)
 		}, func(t *testing.T, r *rawConn) {
-			_, _ = r.Write([]byte("DEL key\r\n"))
+			_ = r.Send([]byte("DEL key\r\n"))
 			_ = r.Close()
 			select {
 			case got := <-lastWords:

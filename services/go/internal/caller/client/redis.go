@@ -115,7 +115,7 @@ func (c *resp) command(name string, args ...[]byte) {
 }
 
 func (c *resp) flush() error {
-	_, err := c.conn.Write(c.out)
+	err := request(c.conn, c.out)
 	c.out = c.out[:0]
 	if err != nil {
 		return fmt.Errorf("redis: write: %w", err)

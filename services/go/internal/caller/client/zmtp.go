@@ -150,7 +150,7 @@ func (c *zmtpClient) Call() (caller.Reply, error) {
 	if at, ok := c.deadline.next(time.Now()); ok {
 		_ = c.conn.SetDeadline(at)
 	}
-	if _, err := c.conn.Write(c.request); err != nil {
+	if err := request(c.conn, c.request); err != nil {
 		c.Close()
 		return caller.Reply{}, fmt.Errorf("zmq: write %s: %w", c.addr, err)
 	}
