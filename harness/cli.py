@@ -294,6 +294,10 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
     from harness.run.selfbench import run_selfbench
 
     out = Path(args.out).resolve() if args.out else RESULTS / time.strftime("selfbench-%Y%m%d-%H%M%S")
+    if (out / "selfbench.json").exists() or (out / "cells").is_dir():
+        print(f"selfbench: {out} holds an earlier selfbench, whose cells would be taken as done; "
+              "give a new --out, or remove that folder", file=sys.stderr)
+        return 2
     run_selfbench(out, users=args.users, duration_s=args.duration_s, service=args.service,
                   caller=args.caller or HARNESS_CALLER, native=not args.no_native, native_only=args.native_only,
                   rounds=args.rounds, warmup_s=args.warmup_s, transport_env=not args.no_transport_env)

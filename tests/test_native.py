@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from harness.contract.manifest import discover
@@ -32,3 +34,12 @@ def test_a_service_and_nginx_share_one_native_load_and_nginx_is_the_unit(tmp_pat
         assert r.rps > 0 and r.service_us_per_req > 0
     # a Python service does more per request than nginx's fixed reply: the ratio is measured, not assumed
     assert by["python"].ratio_to_nginx is not None and by["python"].ratio_to_nginx > 1.0
+
+
+def test_selfbench_refuses_a_folder_that_holds_an_earlier_one(tmp_path: Path) -> None:
+    (tmp_path / "cells").mkdir()
+    r = subprocess.run([sys.executable, "-m", "harness", "selfbench", "--no-native", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "give a new --out" in r.stderr
+    assert not (tmp_path / "selfbench.json").exists()
