@@ -21,9 +21,9 @@ import (
 // A request (Send, through request) is sent by the Read that follows it, which then waits for
 // the reply before its first read: Send keeps the bytes, and Read writes them after the
 // netpoller has forgotten any earlier readiness, so the readiness that ends the wait is the
-// reply's. Reading at once
-// after a write, as net.Conn does, costs a read that fails with EAGAIN on nearly every request
-// (the reply is not there yet); wrk avoids it by reading only when epoll says so. Writing first
+// reply's. Reading at once after a write, as net.Conn does, costs a read that fails with
+// EAGAIN on nearly every request (the reply is not there yet); wrk avoids it by reading only
+// when epoll says so. Writing first
 // and then waiting would lose a reply that the netpoller saw between the write and the wait
 // (the wait starts by clearing readiness). This fits request and reply only: what is read after
 // a Send must be what the Send asked for. A peer may say something unasked and nothing after
@@ -180,14 +180,11 @@ func writeSome(fd uintptr, p []byte) (int, syscall.Errno) {
 }
 
 // writeAll writes all of p, waiting in the netpoller for writability when the buffer is full.
-func (r *rawConn) writeAll(p []byte) (int, error) { return writeAllRaw(r.rc, p) }
-
-// writeAllRaw writes all of p on rc with raw system calls, waiting in the netpoller for room.
-func writeAllRaw(rc syscall.RawConn, p []byte) (int, error) {
+func (r *rawConn) writeAll(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
 		var errno syscall.Errno
-		err := rc.Write(func(fd uintptr) bool {
+		err := r.rc.Write(func(fd uintptr) bool {
 			n, e := writeSome(fd, p[done:])
 			done += n
 			if e != 0 {
