@@ -3,8 +3,8 @@
 The answer comes first (harness/report/answer.py: what one call costs, per language and
 transport, as a chart and one quotable figure per cell), then a table of every cell, then the charts: latency
 percentiles, throughput, service CPU per request, service x transport heatmaps and latency
-percentile spectra (the HdrHistogram way). Images are embedded, so the page opens from the
-file system. Each service keeps one colour in every chart.
+percentile spectra (the HdrHistogram way), the per-cell charts with one panel per caller. Images
+are embedded, so the page opens from the file system. Each service keeps one colour in every chart.
 """
 
 from __future__ import annotations
@@ -86,52 +86,83 @@ def _bars_of(rows: list[Row], payload: str) -> list[Row]:
     return [r for r in rows if r.payload == payload and r.kind in ("closed", "floor") and r.latency_us]
 
 
+def _by_caller(data: list[Row]) -> list[tuple[str, list[Row]]]:
+    """`data` split by caller, callers in name order, each keeping `data`'s order (floors first)."""
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for r in data:
+        groups[r.caller].append(r)
+    return sorted(groups.items())
+
+
+def _panels(groups: list[tuple[str, list[Row]]], width_per_cell: float, height: float) -> tuple[Figure, list[Any]]:
+    """One axis per caller, stacked, sharing the value axis, wide enough for the largest group."""
+    most = max(len(g) for _, g in groups)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(max(6.0, width_per_cell * most + 2), height * len(groups) + 0.6),
+                             sharey=True, squeeze=False)
+    return fig, [a for (a,) in axes]
+
+
+def _caller_title(ax: Any, caller: str, many: bool) -> None:
+    if many:
+        ax.set_title(f"called by {caller}", fontsize=9, loc="left")
+
+
 def chart_percentiles(rows: list[Row], payload: str, colours: dict[str, str]) -> Figure | None:
-    """Grouped bars: p50, p90, p99, p99.9 per cell of one payload, log scale; floors in grey."""
+    """Grouped bars: p50, p90, p99, p99.9 per cell of one payload, log scale; floors in grey; one panel per caller."""
     data = _bars_of(rows, payload)
     if not data:
         return None
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(data) + 2), 3.8))
+    groups = _by_caller(data)
+    many = len(groups) > 1
+    fig, axes = _panels(groups, 0.9, 2.9)
     pcts = ["p50", "p90", "p99", "p99.9"]
     width = 0.2
-    for i, r in enumerate(data):
-        for k, p in enumerate(pcts):
-            ax.bar(i + (k - 1.5) * width, r.latency_us[p], width, color=_colour(colours, r),
-                   alpha=1.0 - 0.2 * k, edgecolor="white")
-    many = len({r.caller for r in data}) > 1
-    ax.set_xticks(range(len(data)), [f"{_who(r, many)}\n{r.transport}" for r in data], fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("latency (µs, log scale)")
-    ax.set_title(f"{payload}: latency p50 / p90 / p99 / p99.9 (darkest = p50; grey = the transport's floor)")
-    ax.grid(axis="y", which="both", alpha=0.3)
+    for ax, (caller, cells) in zip(axes, groups, strict=True):
+        for i, r in enumerate(cells):
+            for k, p in enumerate(pcts):
+                ax.bar(i + (k - 1.5) * width, r.latency_us[p], width, color=_colour(colours, r),
+                       alpha=1.0 - 0.2 * k, edgecolor="white")
+        ax.set_xticks(range(len(cells)), [f"{r.service}\n{r.transport}" for r in cells], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("latency (µs, log)")
+        ax.grid(axis="y", which="both", alpha=0.3)
+        _caller_title(ax, caller, many)
+    fig.suptitle(f"{payload}: latency p50 / p90 / p99 / p99.9 (darkest = p50; grey = the transport's floor)")
+    fig.tight_layout()
     return fig
 
 
 def chart_bars(rows: list[Row], payload: str, key: str, label: str, colours: dict[str, str],
                log: bool = False) -> Figure | None:
-    """One bar per cell of one payload for a scalar `key`; the transport's floor drawn as a dashed line."""
+    """One bar per cell of one payload for a scalar `key`, one panel per caller; the transport's floor (the
+    same caller's) drawn as a dashed line."""
     data = [r for r in _bars_of(rows, payload) if r.metric(key) is not None]
     if not data:
         return None
-    fl = {r.transport: r for r in data if r.is_floor}
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(data) + 2), 3.4))
-    bars = ax.bar(range(len(data)), [r.metric(key) or 0.0 for r in data], color=[_colour(colours, r) for r in data])
-    for i, (b, r) in enumerate(zip(bars, data, strict=True)):
-        mark = " *" if r.client_bound else ""
-        ax.annotate(f"{r.metric(key) or 0.0:,.0f}{mark}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
-                    va="bottom", fontsize=7)
-        f = fl.get(r.transport)
-        floor_value = f.metric(key) if f is not None and f is not r else None
-        if floor_value is not None:
-            ax.hlines(floor_value, i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
-    many = len({r.caller for r in data}) > 1
-    ax.set_xticks(range(len(data)), [f"{_who(r, many)}\n{r.transport}" for r in data], fontsize=8)
-    if log:
-        ax.set_yscale("log")
-    ax.set_ylabel(label)
+    groups = _by_caller(data)
+    many = len(groups) > 1
+    fig, axes = _panels(groups, 0.6, 2.6)
+    for ax, (caller, cells) in zip(axes, groups, strict=True):
+        fl = {r.transport: r for r in cells if r.is_floor}
+        bars = ax.bar(range(len(cells)), [r.metric(key) or 0.0 for r in cells],
+                      color=[_colour(colours, r) for r in cells])
+        for i, (b, r) in enumerate(zip(bars, cells, strict=True)):
+            mark = " *" if r.client_bound else ""
+            ax.annotate(f"{r.metric(key) or 0.0:,.0f}{mark}", (b.get_x() + b.get_width() / 2, b.get_height()),
+                        ha="center", va="bottom", fontsize=7)
+            f = fl.get(r.transport)
+            floor_value = f.metric(key) if f is not None and f is not r else None
+            if floor_value is not None:
+                ax.hlines(floor_value, i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
+        ax.set_xticks(range(len(cells)), [f"{r.service}\n{r.transport}" for r in cells], fontsize=8)
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        _caller_title(ax, caller, many)
     marks = "  (* client-bound)" if any(r.client_bound for r in data) else ""
-    ax.set_title(f"{payload}: {label}  (dashed: the transport's floor){marks}", fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{payload}: {label}  (dashed: the transport's floor){marks}", fontsize=10)
+    fig.tight_layout()
     return fig
 
 
@@ -202,26 +233,44 @@ def chart_callers(rows: list[Row], payload: str, transport: str, metric: str, la
 
 
 def chart_spectrum(rows: list[Row], payload: str, colours: dict[str, str]) -> Figure | None:
-    """Latency by percentile, percentile axis log-scaled as 1/(1-p) (HdrHistogram's plot)."""
+    """Latency by percentile, percentile axis log-scaled as 1/(1-p) (HdrHistogram's plot); one panel per
+    caller, colour = service, line style = transport, one legend of each."""
+    from matplotlib.lines import Line2D
+
     data = [r for r in _bars_of(rows, payload) if r.spectrum]
     if not data:
         return None
     styles = line_styles()
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
-    for r in data:
-        xs = [1.0 / (1.0 - p / 100.0) for p, _ in r.spectrum]
-        ys = [v for _, v in r.spectrum]
-        ax.plot(xs, ys, color=_colour(colours, r), linestyle=styles.get(r.transport, "-"),
-                linewidth=1.0 if r.is_floor else 1.6, label=f"{r.caller}→{r.service}/{r.transport}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    groups = _by_caller(data)
+    cols = 1 if len(groups) == 1 else 2
+    nrows = (len(groups) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(8.5 if cols == 1 else 12, 3.6 * nrows + 0.9), sharex=True,
+                             sharey=True, squeeze=False)
+    flat = [a for row in axes for a in row]
     ticks = [1, 2, 10, 100, 1000, 10000, 100000]
-    ax.set_xticks(ticks, ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
-    ax.set_xlabel("percentile")
-    ax.set_ylabel("latency (µs, log scale)")
-    ax.set_title(f"{payload}: latency percentile spectrum (line style = transport, colour = service)")
-    ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    for ax, (caller, cells) in zip(flat, groups, strict=False):
+        for r in cells:
+            xs = [1.0 / (1.0 - p / 100.0) for p, _ in r.spectrum]
+            ax.plot(xs, [v for _, v in r.spectrum], color=_colour(colours, r),
+                    linestyle=styles.get(r.transport, "-"), linewidth=1.0 if r.is_floor else 1.5)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(ticks, ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"], fontsize=8)
+        ax.grid(which="both", alpha=0.3)
+        _caller_title(ax, caller, len(groups) > 1)
+    for ax in flat[len(groups):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("percentile")
+    for row in axes:
+        row[0].set_ylabel("latency (µs, log)")
+    services = sorted({r.service for r in data}, key=lambda n: (n != "floor", n))
+    transports = [t for t in TRANSPORTS if any(r.transport == t for r in data)]
+    handles = [Line2D([], [], color=colours.get(n, FALLBACK_COLOUR), linewidth=2, label=n) for n in services]
+    handles += [Line2D([], [], color="black", linestyle=styles.get(t, "-"), linewidth=1.2, label=t) for t in transports]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle(f"{payload}: latency percentile spectrum (colour = service, line style = transport)")
+    fig.tight_layout(rect=(0, 0.06 if nrows > 1 else 0.1, 1, 1))
     return fig
 
 
