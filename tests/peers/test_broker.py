@@ -33,14 +33,29 @@ VISIBILITY_S = "5"
 LOG_LINES_PER_FAULT = 10  # tracebacks, or a line per retry in every worker, pass this
 
 
-def _wait(what: str, done: Callable[[], bool], proc: Proc, timeout_s: float) -> float:
-    """Poll `done` until true; fail if the worker exits or the deadline passes. Returns seconds."""
+def _wait(what: str, done: Callable[[], bool], proc: Proc, timeout_s: float,
+          state: Callable[[], str] = lambda: "") -> float:
+    """Poll `done` until true; fail if the worker exits or the deadline passes (saying `state()`,
+    the broker's side). Returns seconds."""
     t0 = time.monotonic()
     while not done():
         assert proc.alive(), f"the worker exited ({proc.popen.returncode}):\n{proc.log_tail(40)}"
-        assert time.monotonic() - t0 < timeout_s, f"{what}: not after {timeout_s} s\n{proc.log_tail(40)}"
+        assert time.monotonic() - t0 < timeout_s, f"{what}: not after {timeout_s} s; {state()}\n{proc.log_tail(40)}"
         time.sleep(0.02)
     return time.monotonic() - t0
+
+
+def _broker_state(r: redis_lib.Redis, queue: str) -> str:
+    """What is left where: the queue, its `:processing` list, kombu's unacked hash and index, and
+    kombu's restore mutex (a mutex left held stops the unacked messages from coming back)."""
+    sizes = {"list": r.llen, "hash": r.hlen, "zset": r.zcard}
+    parts = []
+    for key in (queue, f"{queue}:processing", "unacked", "unacked_index"):
+        raw = r.type(key)
+        kind = raw.decode() if isinstance(raw, bytes) else str(raw)
+        size = sizes[kind](key) if kind in sizes else 0
+        parts.append(f"{key} {kind} {size}")
+    return "broker: " + ", ".join(parts) + f"; unacked_mutex ttl {r.pttl('unacked_mutex')} ms"
 
 
 class RedisLoad:
@@ -82,7 +97,11 @@ class CeleryLoad:
 
         self.r, self.n = r, n
         scratch = f"bench.peers.template.{uuid.uuid4().hex[:8]}"
-        celery_app(url).send_task("bench.echo", args=["template"], queue=scratch)
+        app = celery_app(url)
+        try:
+            app.send_task("bench.echo", args=["template"], queue=scratch)
+        finally:
+            app.close()  # its producer's connection pool
         raw = r.rpop(scratch)
         assert isinstance(raw, bytes), "Celery's client wrote no message"
         template = json.loads(raw)
@@ -141,7 +160,7 @@ def test_broker_pause_and_restart_lose_nothing(service: str, transport: str, tmp
         down_s = server.restart(down_s=DOWN_S)
         r = redis_lib.Redis.from_url(ep.redis_url, socket_timeout=10)
         recovery_s = _wait("a reply after the restart", lambda: load.answered() > before, proc, 30)
-        _wait(f"{n} replies", lambda: load.answered() >= n, proc, 120)
+        _wait(f"{n} replies", lambda: load.answered() >= n, proc, 120, lambda: _broker_state(r, ep.queue))
         # A duplicate reply (a message recovered from processing while a thread still held it)
         # counts in `answered()`, so n replies can come while a distinct message is still queued.
         _wait(f"all {n} distinct messages answered", lambda: load.check()[0] >= n, proc, 30)

@@ -12,7 +12,8 @@ but not acknowledged when the connection broke (the task running, and the prefet
 in kombu's `unacked` hash and is put back on the queue once it is `visibility_timeout` seconds
 old (`BENCH_CELERY_VISIBILITY_TIMEOUT_S`, default 60; checked every second): it runs again
 (at least once). The visibility timeout must exceed the longest task plus its wait behind the
-prefetched ones, or a slow task is run twice.
+prefetched ones, or a slow task is run twice. kombu's fetch itself (`BRPOP`, then the unacked
+record) could lose the message in between: celery_transport.py makes it atomic.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def create_app(service: Service, redis_url: str, queue: str) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_retry=True,
         broker_connection_max_retries=None,
-        broker_transport_options={"visibility_timeout": visibility_timeout_s(),
+        # kombu's Redis transport with an atomic fetch (celery_transport.py: BRPOP can lose a message).
+        broker_transport="bench_service.celery_transport:ReliableTransport",
+        broker_transport_options={"visibility_timeout": visibility_timeout_s(), "priority_steps": [0],
                                   "unacked_restore_interval": 1, "unacked_restore_throttle": 1},
         result_backend_always_retry=True,
         result_backend_base_sleep_between_retries_ms=50,

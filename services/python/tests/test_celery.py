@@ -109,6 +109,9 @@ def test_broker_restart_settings() -> None:
     assert conf.result_backend_always_retry is True
     assert conf.broker_connection_retry is True and conf.broker_connection_max_retries is None
     assert conf.broker_transport_options["visibility_timeout"] == 60
+    # the atomic fetch (celery_transport.py) serves one queue without priority lists
+    assert conf.broker_transport == "bench_service.celery_transport:ReliableTransport"
+    assert conf.broker_transport_options["priority_steps"] == [0]
 
 
 def test_visibility_timeout_setting() -> None:
