@@ -101,6 +101,7 @@ class CeleryLoad:
         try:
             app.send_task("bench.echo", args=["template"], queue=scratch)
         finally:
+            app.backend.result_consumer.stop()  # the pub/sub connection send_task subscribed with
             app.close()  # its producer's connection pool
         raw = r.rpop(scratch)
         assert isinstance(raw, bytes), "Celery's client wrote no message"
