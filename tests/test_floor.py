@@ -3,11 +3,12 @@
 tests/scenarios/floor.toml runs every discovered service (`discover()`) and each transport's
 floor over http, zmq, redis and grpc, echo 64 B, with the project's placement, three repetitions
 of every cell. For each transport the floor's p50 latency and its service CPU per request must be
-at or below every service's. Noise (harness/floor/check.py): each side is the median of its three
-repetitions (the floor's run back to back before the services'); CPU per request is compared
+at or below every service's. Noise (harness/floor/check.py): each side is the median of its
+repetitions (the floor's three run before the services and three after them: `floor_bracket`, so
+that a drift of the caller's cost over the minute is on both sides); CPU per request is compared
 strictly, a p50 below the floor's counts when every repetition of the service is below every
 repetition of the floor. tests/unit/test_floor_check.py shows both comparisons fail when a
-service is below. About 4 minutes on an idle machine (48 cells), longer on a busy one.
+service is below. About 5 minutes on an idle machine (60 cells), longer on a busy one.
 """
 
 from __future__ import annotations

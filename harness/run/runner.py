@@ -69,24 +69,30 @@ class Runner:
 
     def _plan_all(self) -> list[tuple[Service, str, list[CellSpec]]]:
         sc = self.scenario
-        work: list[tuple[Service, str, list[CellSpec]]] = []
+        # (transport's place, 0 floor before / 1 services / 2 floor after, work): transport by transport,
+        # its floor first: the floor is measured minutes, not a whole run, before the services it is
+        # compared with (a busy machine's load drifts over a run); with `floor_bracket`, after them too.
+        work: list[tuple[int, int, tuple[Service, str, list[CellSpec]]]] = []
+        order = {t: i for i, t in enumerate(sc.transports)}
         if sc.floor:
             echo = next((p for p in sc.payloads if p["op"] == "echo"), {"name": "echo-64B", "op": "echo", "size": 64})
             for floor in discover_floors():
                 for t in sc.transports:
-                    if t in floor.commands:  # as many repetitions as a service's cells, to compare medians
+                    if t not in floor.commands:
+                        continue
+                    # as many repetitions as a service's cells, to compare medians (twice with the bracket)
+                    for when, reps in [(0, range(sc.repetitions))] + (
+                            [(2, range(sc.repetitions, 2 * sc.repetitions))] if sc.floor_bracket else []):
                         specs = [CellSpec("floor", echo, rep, sc.users, Plan.closed(sc.warmup_s, sc.duration_s))
-                                 for rep in range(sc.repetitions)]
-                        work.append((floor, t, self._caller_specs(specs, t)))
+                                 for rep in reps]
+                        work.append((order[t], when, (floor, t, self._caller_specs(specs, t))))
         for svc in self.services:
             for t in sc.transports:
                 if t in svc.commands or (svc.name, t) in self.external:
-                    work.append((svc, t, self._caller_specs(cell_specs(sc, t, sc.service_warmup(svc.warmup_s)), t)))
-        # Transport by transport, its floor first: the floor is measured minutes, not a whole run, before
-        # the services it is compared with (a busy machine's load drifts over a run).
-        order = {t: i for i, t in enumerate(sc.transports)}
-        work.sort(key=lambda w: order[w[1]])
-        return work
+                    specs = self._caller_specs(cell_specs(sc, t, sc.service_warmup(svc.warmup_s)), t)
+                    work.append((order[t], 1, (svc, t, specs)))
+        work.sort(key=lambda w: (w[0], w[1]))
+        return [w for _, _, w in work]
 
     def _caller_specs(self, specs: list[CellSpec], transport: str) -> list[CellSpec]:
         """The harness's own cells, then each other caller's share of them (the scenario's [caller_matrix]).

@@ -40,6 +40,9 @@ class Scenario:
     sweep: dict[str, Any] | None = None
     curve: dict[str, Any] | None = None
     floor: bool = True
+    # The floor's repetitions once more after the transport's services (ids rep R..2R-1), so that its
+    # range spans the minutes the services ran in: a p50 drift over them is on both sides of a comparison.
+    floor_bracket: bool = False
     env: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     callers: list[str] = field(default_factory=list)
@@ -125,7 +128,8 @@ def load_scenario(path: Path) -> Scenario:
         duration_s=float(load.get("duration_s", 5)), warmup_s=float(load.get("warmup_s", 1)),
         repetitions=int(load.get("repetitions", 1)), placement={k: str(v) for k, v in placement.items()},
         seed=int(data.get("seed", 1)), open=data.get("open"), sweep=data.get("sweep"), curve=data.get("curve"),
-        floor=bool(data.get("floor", True)), env={k: str(v) for k, v in data.get("env", {}).items()}, raw=data,
+        floor=bool(data.get("floor", True)), floor_bracket=bool(data.get("floor_bracket", False)),
+        env={k: str(v) for k, v in data.get("env", {}).items()}, raw=data,
         callers=list(callers), caller_matrix=dict(matrix),
         max_service_warmup_s=float(load["max_service_warmup_s"]) if "max_service_warmup_s" in load else None,
     )

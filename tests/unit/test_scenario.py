@@ -38,3 +38,29 @@ def test_sweeps_are_repeated_with_their_own_seeds_and_extended_rates(tmp_path: P
     assert [s.rep for s in sweeps] == [0, 1]
     assert sweeps[0].plan.seed != sweeps[1].plan.seed
     assert [p.rate for p in sweeps[0].plan.phases if p.measured] == [100, 200, 400, 800]
+
+
+
+def _order(tmp_path: Path, top: str) -> list[tuple[str, str, list[int]]]:
+    """The runner's work, in order: (service, transport, the repetitions of its cells)."""
+    from harness.run.runner import Runner
+
+    path = _scenario(tmp_path, "")
+    path.write_text(top + path.read_text())  # top-level keys go before the tables
+    runner = Runner(load_scenario(path), tmp_path / "out")
+    return [(svc.name, t, [s.rep for s in specs]) for svc, t, specs in runner._plan_all()]
+
+
+def test_the_floor_runs_before_each_transports_services(tmp_path: Path) -> None:
+    order = _order(tmp_path, 'services = ["python"]\ntransports = ["http", "zmq"]\ncallers = ["python"]\n')
+    assert order == [("floor", "http", [0, 1]), ("python", "http", [0, 1]),
+                     ("floor", "zmq", [0, 1]), ("python", "zmq", [0, 1])]
+
+
+def test_a_floor_bracket_runs_the_floor_again_after_the_services(tmp_path: Path) -> None:
+    order = _order(tmp_path, 'services = ["python", "go"]\ntransports = ["http", "zmq"]\ncallers = ["python"]\n'
+                             'floor_bracket = true\n')
+    assert [(name, t) for name, t, _ in order] == [
+        ("floor", "http"), ("python", "http"), ("go", "http"), ("floor", "http"),
+        ("floor", "zmq"), ("python", "zmq"), ("go", "zmq"), ("floor", "zmq")]
+    assert [reps for name, _, reps in order if name == "floor"] == [[0, 1], [2, 3], [0, 1], [2, 3]]
