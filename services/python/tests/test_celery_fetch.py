@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import redis
 from celery import Celery
 
@@ -38,6 +39,16 @@ def _worker(redis_url: str, queue: str, log: Path) -> Iterator[None]:
         assert stop(proc) == 0, log.read_text()
 
 
+@pytest.fixture
+def queue_and_clients(redis_url: str) -> Iterator[tuple[str, redis.Redis, Celery]]:
+    """A queue of its own, a redis client and a Celery client (closed afterwards)."""
+    r = redis.Redis.from_url(redis_url)
+    app = _client(redis_url)
+    yield f"bench.test.fetch.{uuid.uuid4().hex[:8]}", r, app
+    app.close()
+    r.close()
+
+
 def _raw_task(app: Celery, r: redis.Redis, text: str, queue: str) -> tuple[str, bytes]:
     """A `bench.echo` message for `queue` as Celery's client writes it (sent to a scratch queue
     first, so that no worker takes it): (task id, raw JSON)."""
@@ -50,39 +61,32 @@ def _raw_task(app: Celery, r: redis.Redis, text: str, queue: str) -> tuple[str, 
     return task_id, json.dumps(message).encode()
 
 
-def test_a_message_left_in_processing_runs_when_a_worker_starts(redis_url: str, tmp_path: Path) -> None:
+def test_a_message_left_in_processing_runs_when_a_worker_starts(
+        redis_url: str, tmp_path: Path, queue_and_clients: tuple[str, redis.Redis, Celery]) -> None:
     """A consumer killed between its fetch and its unacked record leaves the message in processing."""
-    queue = f"bench.test.fetch.{uuid.uuid4().hex[:8]}"
-    r = redis.Redis.from_url(redis_url)
-    app = _client(redis_url)
+    queue, r, app = queue_and_clients
     task_id, raw = _raw_task(app, r, "left behind", queue)
     r.lpush(f"{queue}:processing", raw)
     with _worker(redis_url, queue, tmp_path / "worker.log"):
         assert app.AsyncResult(task_id).get(timeout=30) == "left behind"
         assert r.llen(f"{queue}:processing") == 0
     assert "recovered 1 message(s) from " + f"{queue}:processing" in (tmp_path / "worker.log").read_text()
-    app.close()
-    r.close()
 
 
-def test_served_messages_leave_nothing_in_processing_or_unacked(redis_url: str, tmp_path: Path) -> None:
-    queue = f"bench.test.fetch.{uuid.uuid4().hex[:8]}"
-    r = redis.Redis.from_url(redis_url)
-    app = _client(redis_url)
+def test_served_messages_leave_nothing_in_processing_or_unacked(
+        redis_url: str, tmp_path: Path, queue_and_clients: tuple[str, redis.Redis, Celery]) -> None:
+    queue, r, app = queue_and_clients
     with _worker(redis_url, queue, tmp_path / "worker.log"):
         results = [app.send_task("bench.echo", args=[f"m{i}"], queue=queue) for i in range(50)]
         assert [res.get(timeout=30) for res in results] == [f"m{i}" for i in range(50)]
         wait_until(lambda: r.llen(f"{queue}:processing") == 0, "processing emptied", timeout=5)
         tags = r.hgetall("unacked")
         assert not [t for t, v in tags.items() if queue.encode() in v], "served messages still unacked"
-    app.close()
-    r.close()
 
 
-def test_a_message_not_json_goes_to_dead_and_the_worker_serves_on(redis_url: str, tmp_path: Path) -> None:
-    queue = f"bench.test.fetch.{uuid.uuid4().hex[:8]}"
-    r = redis.Redis.from_url(redis_url)
-    app = _client(redis_url)
+def test_a_message_not_json_goes_to_dead_and_the_worker_serves_on(
+        redis_url: str, tmp_path: Path, queue_and_clients: tuple[str, redis.Redis, Celery]) -> None:
+    queue, r, app = queue_and_clients
     with _worker(redis_url, queue, tmp_path / "worker.log"):
         r.lpush(queue, b"{not json")
         wait_until(lambda: r.llen(f"{queue}:dead") == 1, "the bad message in dead", timeout=10)
@@ -90,5 +94,3 @@ def test_a_message_not_json_goes_to_dead_and_the_worker_serves_on(redis_url: str
         assert r.lrange(f"{queue}:dead", 0, -1) == [b"{not json"]
         assert r.llen(f"{queue}:processing") == 0
     assert f"a message on {queue} is not JSON" in (tmp_path / "worker.log").read_text()
-    app.close()
-    r.close()
