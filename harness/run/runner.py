@@ -76,13 +76,14 @@ class Runner:
         order = {t: i for i, t in enumerate(sc.transports)}
         if sc.floor:
             echo = next((p for p in sc.payloads if p["op"] == "echo"), {"name": "echo-64B", "op": "echo", "size": 64})
+            # as many repetitions as a service's cells, to compare medians (again after them with the bracket)
+            r = sc.repetitions
+            brackets = [(0, range(r))] + ([(2, range(r, 2 * r))] if sc.floor_bracket else [])
             for floor in discover_floors():
                 for t in sc.transports:
                     if t not in floor.commands:
                         continue
-                    # as many repetitions as a service's cells, to compare medians (twice with the bracket)
-                    for when, reps in [(0, range(sc.repetitions))] + (
-                            [(2, range(sc.repetitions, 2 * sc.repetitions))] if sc.floor_bracket else []):
+                    for when, reps in brackets:
                         specs = [CellSpec("floor", echo, rep, sc.users, Plan.closed(sc.warmup_s, sc.duration_s))
                                  for rep in reps]
                         work.append((order[t], when, (floor, t, self._caller_specs(specs, t))))

@@ -40,7 +40,6 @@ def test_sweeps_are_repeated_with_their_own_seeds_and_extended_rates(tmp_path: P
     assert [p.rate for p in sweeps[0].plan.phases if p.measured] == [100, 200, 400, 800]
 
 
-
 def _order(tmp_path: Path, top: str) -> list[tuple[str, str, list[int]]]:
     """The runner's work, in order: (service, transport, the repetitions of its cells)."""
     from harness.run.runner import Runner
