@@ -1,12 +1,13 @@
 """CPU per request of the Go HTTP servers against nginx under the same native load (wrk).
 
     python3 scripts/bench_http.py [--rounds 3] [--duration-s 5] [--connections 32]
+                                  [--servers fasthttp,gnet,nethttp]
                                   [--variant LABEL=VAR=VALUE[,VAR=VALUE]] ...
 
 Each round measures, one after another and in the project's placement (wrk on core 0, the
 server on core 1): nginx answering POST /echo with `return 200` of a fixed 64 B string (nginx
-cannot echo a body: the issue's reference), then bin/bench-service http with each --http-server
-echoing a 64 B body, and fasthttp again under each --variant's environment (GOGC, GOMAXPROCS,
+cannot echo a body: the issue's reference), then bin/bench-service http with each of --servers
+echoing a 64 B body, and the default server again under each --variant's environment (GOGC, GOMAXPROCS,
 ...). CPU is utime+stime of the server's processes from /proc (nginx: master and
 worker) over the measured seconds, divided by the requests wrk completed. Prints one line per
 cell and round, then the medians, with `uptime` before and after. Standard library only.
@@ -117,8 +118,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration-s", type=int, default=5)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--servers", default="fasthttp,gnet,nethttp",
+                    help="the --http-server values to measure, comma-separated (default: all three)")
     ap.add_argument("--variant", action="append", default=[],
-                    help="LABEL=VAR=VALUE[,VAR=VALUE]: fasthttp once more with this environment")
+                    help="LABEL=VAR=VALUE[,VAR=VALUE]: the service's default server once more with this environment")
     args = ap.parse_args()
     for tool in ("wrk", "taskset", "pgrep"):
         if not shutil.which(tool):
@@ -137,7 +140,7 @@ def main() -> int:
             conf = Path(tmp) / "nginx.conf"
             conf.write_text(NGINX_CONF.format(dir=tmp, port=port, body=BODY))
             cells = [("nginx", [nginx, "-c", str(conf), "-e", f"{tmp}/error.log"], port)]
-            for server in ("fasthttp", "nethttp"):
+            for server in args.servers.split(","):
                 p = free_port()
                 cells.append((f"go-{server}", [str(service), "http", "--port", str(p), "--http-server", server], p))
             envs: dict[str, dict[str, str] | None] = {}

@@ -17,7 +17,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,7 +41,7 @@ const usage = `usage: bin/bench-service <transport> [options]
   --result-expires S   celery: seconds a stored result lives; default 600
   --max-body-bytes N   default 16777216
   --max-diff-tokens N  default 100000
-  --http-server S      fasthttp (default, see README.md) or nethttp
+  --http-server S      fasthttp (default, see README.md), gnet or nethttp
 Environment: BENCH_TEST_HOOKS=1, BENCH_EXTRA_WORK_US=N (CONTRACT.md "Test hooks").`
 
 type options struct {
@@ -96,8 +98,8 @@ func parse(args []string) (*options, error) {
 			return nil, fmt.Errorf("%s needs --queue, e.g. --queue %s", o.transport, example)
 		}
 	}
-	if o.httpServer != "fasthttp" && o.httpServer != "nethttp" {
-		return nil, fmt.Errorf("unknown --http-server %q; choose one of fasthttp, nethttp", o.httpServer)
+	if !slices.Contains(httpsrv.Servers, o.httpServer) {
+		return nil, fmt.Errorf("unknown --http-server %q; choose one of %s", o.httpServer, strings.Join(httpsrv.Servers, ", "))
 	}
 	return o, nil
 }

@@ -1,5 +1,6 @@
-// Package httpsrv is the http transport (CONTRACT.md "http") on two servers: fasthttp (the
-// default, chosen by measurement: README.md "HTTP server") and net/http. Both share the routes.
+// Package httpsrv is the http transport (CONTRACT.md "http") on three servers: fasthttp (the
+// default, chosen by measurement: README.md "HTTP server"), an event loop on gnet with its own
+// HTTP/1.1 parser, and net/http. All three share the routes.
 package httpsrv
 
 import (
@@ -18,7 +19,7 @@ const (
 	Octets = "application/octet-stream"
 )
 
-// Timeouts of both servers: a request's headers (slowloris), its body, an idle keep-alive connection.
+// Timeouts of the servers: a request's headers (slowloris), its body, an idle keep-alive connection.
 const (
 	HeaderTimeout = 10 * time.Second
 	BodyTimeout   = 2 * time.Minute
@@ -91,6 +92,9 @@ type Server interface {
 	Serve(ctx context.Context, ln net.Listener) error
 }
 
+// Servers are the names New knows.
+var Servers = []string{"fasthttp", "gnet", "nethttp"}
+
 // New is the server named name ("fasthttp" or "nethttp").
 func New(name string, svc *core.Service) (Server, error) {
 	switch name {
@@ -98,6 +102,8 @@ func New(name string, svc *core.Service) (Server, error) {
 		return newFast(svc), nil
 	case "nethttp":
 		return &netHTTP{svc: svc}, nil
+	case "gnet":
+		return newLoop(svc), nil
 	}
-	return nil, fmt.Errorf("unknown --http-server %q; choose one of fasthttp, nethttp", name)
+	return nil, fmt.Errorf("unknown --http-server %q; choose one of %s", name, strings.Join(Servers, ", "))
 }
