@@ -41,7 +41,7 @@ const usage = `usage: bin/bench-service <transport> [options]
   --result-expires S   celery: seconds a stored result lives; default 600
   --max-body-bytes N   default 16777216
   --max-diff-tokens N  default 100000
-  --http-server S      fasthttp (default, see README.md), gnet or nethttp
+  --http-server S      gnet (default, see README.md), fasthttp or nethttp
 Environment: BENCH_TEST_HOOKS=1, BENCH_EXTRA_WORK_US=N (CONTRACT.md "Test hooks").`
 
 type options struct {
@@ -68,7 +68,7 @@ func parse(args []string) (*options, error) {
 	fs.IntVar(&o.expires, "result-expires", int(celery.ResultExpires/time.Second), "")
 	fs.IntVar(&o.maxBody, "max-body-bytes", core.MaxBodyBytes, "")
 	fs.IntVar(&o.maxTokens, "max-diff-tokens", core.MaxDiffTokens, "")
-	fs.StringVar(&o.httpServer, "http-server", "fasthttp", "")
+	fs.StringVar(&o.httpServer, "http-server", "gnet", "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
-// Package httpsrv is the http transport (CONTRACT.md "http") on three servers: fasthttp (the
-// default, chosen by measurement: README.md "HTTP server"), an event loop on gnet with its own
-// HTTP/1.1 parser, and net/http. All three share the routes.
+// Package httpsrv is the http transport (CONTRACT.md "http") on three servers: an event loop on
+// gnet with its own HTTP/1.1 parser (the default, chosen by measurement: README.md "HTTP
+// server"), fasthttp and net/http. All three share the routes.
 package httpsrv
 
 import (
