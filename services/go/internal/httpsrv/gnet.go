@@ -82,12 +82,13 @@ type loopServer struct {
 	gnet.BuiltinEventEngine
 	svc   *core.Service
 	eng   gnet.Engine
-	ready chan struct{}
-	now   atomic.Int64 // a clock of tick resolution, unix ns
-	// the deadlines (HeaderTimeout, BodyTimeout, IdleTimeout, lingerTimeout; shorter in tests)
+	ready chan struct{} // closed when gnet has bound the address
+	now   atomic.Int64  // a clock of tick resolution, unix ns
+	mu    sync.Mutex
+	conns map[*gconn]struct{} // every open connection, for the ticker
+
+	// the deadlines: HeaderTimeout, BodyTimeout, IdleTimeout and lingerTimeout (shorter in tests)
 	headerTimeout, bodyTimeout, idleTimeout, linger time.Duration
-	mu                                              sync.Mutex
-	conns                                           map[*gconn]struct{}
 }
 
 func newLoop(svc *core.Service) *loopServer {
@@ -385,6 +386,7 @@ func (s *loopServer) reply(g *gconn, r *Response) {
 // to read, or to the next request.
 func (s *loopServer) after(g *gconn, closeConn, errorClose bool) {
 	switch {
+	case g.closed: // a write failed: gnet has closed it
 	case errorClose:
 		g.phase, g.linger = closing, true
 	case closeConn:
