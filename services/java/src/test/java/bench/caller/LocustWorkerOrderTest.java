@@ -195,23 +195,29 @@ class LocustWorkerOrderTest {
         }
     }
 
-    /** JeroMQ sometimes never writes what a connected socket sends: with no ack, the worker connects anew. */
+    /**
+     * JeroMQ sometimes never writes what a connected socket sends: with no ack, the worker connects anew.
+     * An accept sooner than that is JeroMQ's own reconnect of the same socket (one came 1.0 s after the
+     * first in a CI run, with no replacement logged by the worker); the worker's new connection is the
+     * one that comes READY_RECONNECT_NANOS after the first.
+     */
     @Test
     void noAckMeansANewConnection() throws Exception {
         try (Session s = new Session(true)) {
             ZMQ.Socket events = s.accepts;
             long t0 = System.nanoTime();
             long first = 0;
-            long second = 0;
+            long replaced = 0;
             int accepted = 0;
-            while (accepted < 2 && System.nanoTime() - t0 < WAIT_NANOS) {
+            while (replaced == 0 && System.nanoTime() - t0 < WAIT_NANOS) {
                 if (ZMQ.Event.recv(events) != null) {
                     accepted++;
                     // timed from the first connection (the monitor is attached before the worker connects)
+                    long now = System.nanoTime();
                     if (accepted == 1) {
-                        first = System.nanoTime();
-                    } else {
-                        second = System.nanoTime();
+                        first = now;
+                    } else if (now - first >= LocustWorker.READY_RECONNECT_NANOS - 500_000_000L) {
+                        replaced = now;
                     }
                 }
                 if (s.router.recv(ZMQ.DONTWAIT) != null) { // client_ready, never acknowledged
@@ -220,9 +226,8 @@ class LocustWorkerOrderTest {
                     }
                 }
             }
-            assertEquals(2, accepted, "a second connection after " + LocustWorker.READY_RECONNECT_NANOS / 1e9 + " s");
-            assertTrue(second - first >= LocustWorker.READY_RECONNECT_NANOS - 500_000_000L,
-                    "the second connection came " + (second - first) / 1e9 + " s after the first");
+            assertTrue(replaced > 0, "no new connection " + LocustWorker.READY_RECONNECT_NANOS / 1e9
+                    + " s after the first (" + accepted + " accepted in " + (System.nanoTime() - t0) / 1e9 + " s)");
             s.seen.clear();
             assertEquals(1L, s.join().get("protocol")); // and it joins
         }
