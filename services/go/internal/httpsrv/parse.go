@@ -375,11 +375,8 @@ func (d *chunkDecoder) feed(p []byte, body *[]byte, limit int) (n int, done bool
 				return n, false, refuse(400, "a chunk size is not hexadecimal (byte 0x%02x)", c)
 			}
 		case chunkExt:
-			switch {
-			case c == '\r':
-				d.state = chunkSizeLF
-			case !fieldByte(c):
-				return n, false, refuse(400, "a chunk extension holds the control byte 0x%02x", c)
+			if err := d.valueByte(c, chunkSizeLF, "a chunk extension"); err != nil {
+				return n, false, err
 			}
 		case chunkSizeLF:
 			if c != '\n' {
@@ -425,11 +422,8 @@ func (d *chunkDecoder) feed(p []byte, body *[]byte, limit int) (n int, done bool
 				return n, false, refuse(400, "a trailer name holds the byte 0x%02x, which is not a token character", c)
 			}
 		case trailerValue:
-			switch {
-			case c == '\r':
-				d.state = trailerLF
-			case !fieldByte(c):
-				return n, false, refuse(400, "a trailer value holds the control byte 0x%02x", c)
+			if err := d.valueByte(c, trailerLF, "a trailer value"); err != nil {
+				return n, false, err
 			}
 		case trailerLF, trailerEndLF:
 			if c != '\n' {
@@ -447,6 +441,17 @@ func (d *chunkDecoder) feed(p []byte, body *[]byte, limit int) (n int, done bool
 		}
 	}
 	return n, false, nil
+}
+
+// valueByte takes one byte of a value that runs to CR (then the state is next).
+func (d *chunkDecoder) valueByte(c byte, next int, what string) *httpError {
+	switch {
+	case c == '\r':
+		d.state = next
+	case !fieldByte(c):
+		return refuse(400, "%s holds the control byte 0x%02x", what, c)
+	}
+	return nil
 }
 
 func hexValue(c byte) int {
