@@ -22,9 +22,13 @@ const (
 	// offloadBytes: a diff body longer than this runs on its own goroutine, so that the event
 	// loop goes on serving other connections; shorter ones run in the loop.
 	offloadBytes = 16 * 1024
-	// outboundCap: replies a peer has not read yet, beyond which its connection reads nothing
-	// more until they drain (a pipelining peer that never reads cannot grow memory without end).
+	// outboundCap: replies a peer has not read yet, beyond which its connection's requests are
+	// not served until they drain (a pipelining peer that never reads cannot grow memory without
+	// end: see maxPending).
 	outboundCap = 4 << 20
+	// pendingRequests: how many requests of the largest size a connection whose requests are not
+	// being served may have buffered (maxPending).
+	pendingRequests = 4
 	// lingerTimeout: after an error reply that closes the connection, what the peer still sends
 	// is read and dropped for this long, so that it reads the reply instead of a reset.
 	lingerTimeout = 5 * time.Second
@@ -89,11 +93,15 @@ type loopServer struct {
 
 	// the deadlines: HeaderTimeout, BodyTimeout, IdleTimeout and lingerTimeout (shorter in tests)
 	headerTimeout, bodyTimeout, idleTimeout, linger time.Duration
+	outboundCap                                     int          // outboundCap (smaller in tests)
+	sendBuffer                                      int          // SO_SNDBUF; 0: the kernel's (tests set it)
+	waited                                          atomic.Int64 // connections that waited for their peer to read
 }
 
 func newLoop(svc *core.Service) *loopServer {
 	return &loopServer{svc: svc, ready: make(chan struct{}), conns: map[*gconn]struct{}{},
-		headerTimeout: HeaderTimeout, bodyTimeout: BodyTimeout, idleTimeout: IdleTimeout, linger: lingerTimeout}
+		headerTimeout: HeaderTimeout, bodyTimeout: BodyTimeout, idleTimeout: IdleTimeout, linger: lingerTimeout,
+		outboundCap: outboundCap}
 }
 
 // Serve answers on ln's address until ctx is done. gnet binds its own socket, so ln is closed
@@ -105,12 +113,13 @@ func (s *loopServer) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	loops := runtime.GOMAXPROCS(0)
 	s.now.Store(time.Now().UnixNano())
+	opts := []gnet.Option{gnet.WithMulticore(loops > 1), gnet.WithNumEventLoop(loops), gnet.WithReuseAddr(true),
+		gnet.WithTicker(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLogger(gnetLogger{})}
+	if s.sendBuffer > 0 {
+		opts = append(opts, gnet.WithSocketSendBuffer(s.sendBuffer))
+	}
 	done := make(chan error, 1)
-	go func() {
-		done <- gnet.Run(s, "tcp://"+addr, gnet.WithMulticore(loops > 1), gnet.WithNumEventLoop(loops),
-			gnet.WithReuseAddr(true), gnet.WithTicker(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithLogger(gnetLogger{}))
-	}()
+	go func() { done <- gnet.Run(s, "tcp://"+addr, opts...) }()
 	select {
 	case err := <-done:
 		return fmt.Errorf("cannot serve on %s: %w", addr, err)
@@ -190,7 +199,7 @@ func (s *loopServer) serve(g *gconn) gnet.Action {
 			_, _ = c.Discard(-1)
 			return gnet.None
 		case working:
-			if c.InboundBuffered() > MaxHeadBytes+s.svc.Settings.MaxBodyBytes {
+			if c.InboundBuffered() > s.maxPending() {
 				return gnet.Close // pipelined past any request while a diff runs
 			}
 			return s.flush(g, gnet.None)
@@ -198,7 +207,13 @@ func (s *loopServer) serve(g *gconn) gnet.Action {
 			if s.flush(g, gnet.None); g.closed {
 				return gnet.None
 			}
-			if pending := c.OutboundBuffered(); pending > outboundCap || g.phase == closing && pending > 0 {
+			switch {
+			case g.phase == closing:
+				_, _ = c.Discard(-1) // no request is served after the last
+			case c.InboundBuffered() > s.maxPending():
+				return gnet.Close // pipelined past any request while its replies wait
+			}
+			if pending := c.OutboundBuffered(); pending > s.outboundCap || g.phase == closing && pending > 0 {
 				g.wake.Store(true)
 				return gnet.None
 			}
@@ -391,8 +406,9 @@ func (s *loopServer) after(g *gconn, closeConn, errorClose bool) {
 		g.phase, g.linger = closing, true
 	case closeConn:
 		g.phase, g.linger = closing, false
-	case g.c.OutboundBuffered() > outboundCap:
+	case g.c.OutboundBuffered() > s.outboundCap:
 		g.phase = writing
+		s.waited.Add(1)
 	}
 }
 
@@ -402,6 +418,13 @@ func (s *loopServer) refuseConn(g *gconn, status int, r *Response) {
 	r.Close = true
 	g.refusal = nil
 	s.reply(g, r)
+}
+
+// maxPending is the most a connection whose requests are not being served (a diff runs, or its
+// replies wait) may have buffered: pendingRequests requests of the largest size. gnet has no way
+// to stop reading a socket, so past that the connection is closed.
+func (s *loopServer) maxPending() int {
+	return pendingRequests * (MaxHeadBytes + s.svc.Settings.MaxBodyBytes)
 }
 
 // discard drops n bytes of what c has buffered (gnet's Discard drops everything when n is 0).

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,13 +274,23 @@ func TestLoopConnectionPersistence(t *testing.T) {
 }
 
 func TestLoopPeerThatDoesNotRead(t *testing.T) {
-	addr := startLoop(t, nil)
-	c := dial(t, addr)
-	body := strings.Repeat("b", 900*1024)
-	const n = 12 // about 10.5 MiB of replies, past outboundCap, before the peer reads any
+	var srv *loopServer
+	addr := startLoop(t, func(s *loopServer) { s.outboundCap, s.sendBuffer, srv = 256<<10, 64<<10, s })
+	// a small receive buffer, so that the replies pile up in the server
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10) })
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	c := &peer{t, conn, bufio.NewReader(conn)}
+	body := strings.Repeat("b", 300<<10)
+	const n = 12 // 3.5 MiB of replies, before the peer reads any: under maxPending, over outboundCap
 	go func() {
 		for range n {
-			if _, err := c.c.Write([]byte(post("/echo", body))); err != nil {
+			if _, err := conn.Write([]byte(post("/echo", body))); err != nil {
 				return
 			}
 		}
@@ -290,6 +301,35 @@ func TestLoopPeerThatDoesNotRead(t *testing.T) {
 			t.Fatalf("reply %d: %d, %d bytes", i, resp.StatusCode, len(got))
 		}
 	}
+	if srv.waited.Load() == 0 {
+		t.Fatal("the connection never waited for its peer to read: the test did not reach outboundCap")
+	}
+}
+
+func TestLoopPeerThatPipelinesPastTheBound(t *testing.T) {
+	addr := startLoop(t, func(s *loopServer) { s.outboundCap, s.sendBuffer = 256<<10, 64<<10 })
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10) })
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	body := post("/echo", strings.Repeat("p", 900<<10))
+	total := 0
+	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	for total < 4*pendingRequests*testLimit { // never reading: past maxPending, the server closes
+		k, err := conn.Write([]byte(body))
+		var ne net.Error
+		switch total += k; {
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatalf("after %d bytes the server neither read nor closed", total)
+		case err != nil:
+			return // closed by the server
+		}
+	}
+	t.Fatalf("%d bytes pipelined without reading and the connection is still open", total)
 }
 
 func TestLoopDeadlines(t *testing.T) {

@@ -67,7 +67,7 @@ func parseHead(buf []byte, h *reqHead) (int, *httpError) {
 	}
 	lineEnd := bytes.IndexByte(buf[start:], '\n')
 	if lineEnd < 0 {
-		if len(buf)-start >= MaxHeadBytes {
+		if len(buf) >= MaxHeadBytes { // the empty lines count: a peer sending only CRLFs is cut off
 			return 0, refuse(414, "the request line is longer than %d bytes", MaxHeadBytes)
 		}
 		return 0, nil

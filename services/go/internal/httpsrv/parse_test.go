@@ -57,6 +57,7 @@ func TestParseHead(t *testing.T) {
 		{"chunked in 1.0", "POST /e HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, 0, 0, false, false, false, ""},
 		{"expect other", "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417, 0, 0, false, false, false, ""},
 		{"long line", "POST /" + strings.Repeat("e", MaxHeadBytes), 414, 0, 0, false, false, false, ""},
+		{"only empty lines", strings.Repeat("\r\n", MaxHeadBytes/2), 414, 0, 0, false, false, false, ""},
 		{"long head", "POST /e HTTP/1.1\r\nX-Big: " + strings.Repeat("v", MaxHeadBytes), 431, 0, 0, false, false, false, ""},
 		{"many fields", "POST /e HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-H: v\r\n", maxHeaderCount) + "\r\n", 431, 0, 0, false, false, false, ""},
 	}
