@@ -41,6 +41,7 @@ class Row:
     throughput_reps: dict[str, Any] = field(default_factory=dict)
     throughput_rps: float | None = None
     service_us_per_req: float | None = None
+    service_cpu_reps: dict[str, Any] = field(default_factory=dict)
     service_plus_redis_us_per_req: float | None = None
     loadgen_us_per_req: float | None = None
     loadgen_util: float | None = None
@@ -160,6 +161,7 @@ def _merge_measured(run: Path, row: Row, measured: list[Cell]) -> None:
     row.throughput_reps = summarize_reps([c.throughput_rps for c in measured])
     row.throughput_rps = statistics.median(c.throughput_rps for c in measured)
     row.service_us_per_req = _median([c.service_us_per_req for c in cpus])
+    row.service_cpu_reps = summarize_reps([c.service_us_per_req for c in cpus if c.service_us_per_req is not None])
     row.service_plus_redis_us_per_req = _median([c.service_plus_redis_us_per_req for c in cpus])
     row.loadgen_us_per_req = _median([c.loadgen_us_per_req for c in cpus])
     row.loadgen_util = max((c.loadgen_util for c in cpus), default=None)
