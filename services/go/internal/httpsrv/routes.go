@@ -95,7 +95,7 @@ type Server interface {
 // Servers are the names New knows.
 var Servers = []string{"fasthttp", "gnet", "nethttp"}
 
-// New is the server named name ("fasthttp" or "nethttp").
+// New is the server named name, one of Servers.
 func New(name string, svc *core.Service) (Server, error) {
 	switch name {
 	case "fasthttp":
